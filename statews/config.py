@@ -1,0 +1,318 @@
+"""Connection options from a TOML, JSON or YAML file, and options back as plain data.
+
+Invariants:
+
+- The format follows the extension: ``.toml`` (tomllib), ``.json``, ``.yaml``/``.yml``
+  (PyYAML ``safe_load``). Text is UTF-8 (a BOM is allowed).
+- A file holds one connection's options at the top level, or several under
+  ``connections.<name>``. Exactly one is selected and validated; the others are not
+  looked at, so an unset variable in another connection does not matter.
+- ``url`` may stand beside the other keys: the URL first, the other keys on top.
+- ``${VAR}`` and ``${VAR:-default}`` in string values are replaced from the environment
+  (the default when VAR is unset or empty, taken literally); ``$$`` is a literal ``$``;
+  any other ``$`` is an error, so a typo never passes silently. Keys are never
+  interpolated.
+- Relative file paths (``ssl_options.cafile``, ...; the fields marked with
+  :data:`~statews.schema.PATH`) are relative to the file's directory, not the working
+  directory; ``~`` is expanded.
+- Every failure is a :class:`ConfigError` reading ``<file>: <key path>: <what>``, or
+  ``<file>: line L, column C: invalid FORMAT: <what>`` for a syntax error; never a
+  traceback from a parser or from pydantic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import unquote
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from .errors import OptionsError
+from .options import Options, build_options, dotted, options_error
+from .schema import PATH
+
+__all__ = ["ConfigError", "dump_options", "load_config"]
+
+#: What a masked secret is shown as.
+MASK = "***"
+
+# Header and query parameter names whose values are secrets.
+_SECRET_NAME = re.compile(
+    r"auth|token|secret|passw|cookie|api[-_]?key|session|credential|signature", re.IGNORECASE
+)
+# $$, ${NAME}, ${NAME:-default}; a "$" matching none of them is an error.
+_REFERENCE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
+
+Key = tuple[str | int, ...]
+
+
+class ConfigError(OptionsError):
+    """A configuration file cannot be used; the message starts with the file's name.
+
+    ``file`` is the path as given, ``option`` the offending option's dotted path inside
+    the connection (``None`` when the problem is the file itself).
+    """
+
+    def __init__(self, message: str, *, file: str, option: str | None = None) -> None:
+        super().__init__(message, option=option)
+        self.file = file
+
+
+def load_config(path: str | os.PathLike[str], name: str | None = None) -> Options:
+    """The options of one connection described in the file at ``path``.
+
+    With several connections under ``connections``, ``name`` selects one; with exactly
+    one it may be omitted. A file without ``connections`` is one connection and takes no
+    ``name``.
+
+    Raises:
+        ConfigError: the file is missing, unreadable, of an unsupported type, not valid
+            for its format, or describes invalid options; or ``name`` selects nothing.
+    """
+    file = os.fspath(path)
+    extension = os.path.splitext(file)[1].lower()
+    parse = _PARSERS.get(extension)
+    if parse is None:
+        got = f"{extension!r}" if extension else "no extension"
+        raise ConfigError(
+            f"{file}: unsupported file type ({got}): expected .toml, .json, .yaml or .yml",
+            file=file,
+        )
+    try:
+        with open(file, encoding="utf-8-sig") as stream:
+            text = stream.read()
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})", file=file) from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}", file=file) from None
+    data = parse(text, file)
+    if not isinstance(data, dict):
+        got = "nothing" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(f"{file}: expected a mapping of options, got {got}", file=file)
+    base, section = _select(data, name, file)
+    section = _interpolate(section, base, len(base), file)
+    _resolve_paths(section, os.path.dirname(os.path.abspath(file)), Options)
+    try:
+        return build_options(section, {})
+    except ValidationError as exc:
+        error = options_error(exc, prefix=file, key_base=base)
+        raise ConfigError(str(error), file=file, option=error.option) from None
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def _parse_toml(text: str, file: str) -> object:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+    # tomllib puts the position at the end of the message: "... (at line 3, column 7)",
+    # or "(at end of document)".
+    lines = text.split("\n")
+    line, column = len(lines), len(lines[-1]) + 1
+    position = re.search(r" \(at line (\d+), column (\d+)\)$", message)
+    if position:
+        line, column = int(position[1]), int(position[2])
+        message = message[: position.start()]
+    message = message.removesuffix(" (at end of document)")
+    where = f"line {line}, column {column}"
+    raise ConfigError(f"{file}: {where}: invalid TOML: {message}", file=file)
+
+
+def _parse_json(text: str, file: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno}, column {exc.colno}"
+        raise ConfigError(f"{file}: {where}: invalid JSON: {exc.msg}", file=file) from None
+
+
+def _parse_yaml(text: str, file: str) -> object:
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        what = exc.problem or exc.context or "syntax error"
+        if exc.problem and exc.context:
+            what = f"{exc.problem} ({exc.context})"
+        raise ConfigError(f"{file}: {where}invalid YAML: {what}", file=file) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: invalid YAML: {exc}", file=file) from None
+
+
+_PARSERS: dict[str, Callable[[str, str], object]] = {
+    ".toml": _parse_toml,
+    ".json": _parse_json,
+    ".yaml": _parse_yaml,
+    ".yml": _parse_yaml,
+}
+
+
+# --- selecting, interpolating, resolving paths -----------------------------------------
+
+
+def _select(data: dict[Any, Any], name: str | None, file: str) -> tuple[Key, dict[Any, Any]]:
+    """The key path and the options of the selected connection."""
+    if "connections" not in data:
+        if name is not None:
+            raise ConfigError(
+                f"{file}: no 'connections' table, so no connection named {name!r}", file=file
+            )
+        return (), data
+    connections = data["connections"]
+    if not isinstance(connections, dict):
+        raise ConfigError(
+            f"{file}: connections: expected a mapping of named connections, "
+            f"got a {type(connections).__name__}",
+            file=file,
+        )
+    for key in data:
+        if key != "connections":
+            raise ConfigError(
+                f"{file}: {key}: not allowed beside 'connections' "
+                "(options go under connections.<name>)",
+                file=file,
+            )
+    names = ", ".join(str(n) for n in connections)
+    if not connections:
+        raise ConfigError(f"{file}: connections: no connection defined", file=file)
+    if name is None:
+        if len(connections) > 1:
+            raise ConfigError(
+                f"{file}: connections: several connections ({names}); choose one by name",
+                file=file,
+            )
+        name = next(iter(connections))
+    elif name not in connections:
+        raise ConfigError(
+            f"{file}: connections: no connection named {name!r} (available: {names})",
+            file=file,
+        )
+    section = connections[name]
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"{file}: connections.{name}: expected a mapping of options, "
+            f"got a {type(section).__name__}",
+            file=file,
+        )
+    return ("connections", name), section
+
+
+def _interpolate(value: Any, key: Key, depth: int, file: str) -> Any:
+    """``value`` with ``${VAR}`` references replaced in every string, at any depth.
+
+    ``key`` is the key path of ``value``; its first ``depth`` parts lead to the
+    connection (they are not part of the option's name).
+    """
+    if isinstance(value, str):
+        return _substitute(value, key, depth, file)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*key, k), depth, file) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*key, i), depth, file) for i, v in enumerate(value)]
+    return value
+
+
+def _substitute(text: str, key: Key, depth: int, file: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        variable, default = match[1], match[2]
+        if match[0] == "$$":
+            return "$"
+        if variable is None:
+            problem = "a '$' should start ${NAME} or ${NAME:-default} (write $$ for a literal '$')"
+        else:
+            value = os.environ.get(variable)
+            if default is not None:
+                return value or default
+            if value is not None:
+                return value
+            problem = (
+                f"environment variable {variable!r} is not set "
+                f"(write ${{{variable}:-default}} to give a default)"
+            )
+        option = _option_at(key[depth:])
+        raise ConfigError(f"{file}: {dotted(key)}: {problem}", file=file, option=option)
+
+    return _REFERENCE.sub(replace, text)
+
+
+def _option_at(key: Key) -> str | None:
+    """The option that the key path ``key`` (inside a connection) belongs to."""
+    model: type[BaseModel] = Options
+    names: list[str] = []
+    for part in key:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            break
+        names.append(str(part))
+        if not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            break
+        model = field.annotation
+    if not names and key[:1] == ("url",):
+        names.append("url")
+    return ".".join(names) or None
+
+
+def _resolve_paths(section: dict[Any, Any], directory: str, model: type[BaseModel]) -> None:
+    """Make the relative paths in ``section`` (options of ``model``) relative to
+    ``directory``, in place. Values of the wrong type are left for validation."""
+    for name, field in model.model_fields.items():
+        value = section.get(name)
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if isinstance(value, dict):
+                section[name] = value = dict(value)
+                _resolve_paths(value, directory, annotation)
+        elif _is_path(field) and isinstance(value, str) and value:
+            section[name] = os.path.join(directory, os.path.expanduser(value))
+
+
+def _is_path(field: FieldInfo) -> bool:
+    extra = field.json_schema_extra
+    return isinstance(extra, Mapping) and extra.get("format") == PATH["format"]
+
+
+# --- dumping ---------------------------------------------------------------------------
+
+
+def dump_options(options: Options, *, mask_secrets: bool = True) -> dict[str, Any]:
+    """``options`` as plain JSON-able data (lists, dicts, strings, numbers, None).
+
+    Every field is present, defaults included; ``ssl_options.context`` is left out.
+    With ``mask_secrets`` the SSL key password, the values of headers named like a
+    secret (Authorization, Proxy-Authorization, Cookie, anything with auth, token,
+    secret, password, api-key, session, ...) and such query parameters in ``path`` read
+    :data:`MASK`. Without it, :func:`~statews.options.resolve_options` of the result
+    gives back equal options (when no ``context`` was set).
+    """
+    data = options.model_dump(mode="json")
+    password = options.ssl_options.password
+    if password is not None:
+        data["ssl_options"]["password"] = MASK if mask_secrets else password.get_secret_value()
+    if mask_secrets:
+        data["headers"] = [
+            [name, MASK if _SECRET_NAME.search(name) else value] for name, value in data["headers"]
+        ]
+        data["path"] = _mask_query(data["path"])
+    return data
+
+
+def _mask_query(path: str) -> str:
+    target, question, query = path.partition("?")
+    if not question:
+        return path
+    parameters = []
+    for parameter in query.split("&"):
+        name, equals, _ = parameter.partition("=")
+        secret = equals and _SECRET_NAME.search(unquote(name))
+        parameters.append(f"{name}={MASK}" if secret else parameter)
+    return f"{target}?{'&'.join(parameters)}"

@@ -1,0 +1,616 @@
+"""The options of one WebSocket connection: an immutable, validated pydantic model.
+
+Invariants (h11 style: what holds for every :class:`Options` that exists):
+
+- It was validated: there is no way to hold an invalid one. Models are frozen and refuse
+  unknown keys; a copy with changes goes through :func:`resolve_options`, which validates
+  again.
+- Times are seconds as floats (never hackney's milliseconds); ``None`` means no limit.
+- ``host`` is a host name or an IP address, IPv6 stored without brackets; ``path`` starts
+  with ``/``, may carry a query, and is ASCII without spaces, control characters or ``#``.
+- ``headers`` is a tuple of ``(name, value)`` string pairs: names are HTTP tokens, values
+  hold no control character (so no CR/LF injection), and no name in
+  :data:`~statews.schema.RESERVED_HEADERS` (the opening handshake owns those).
+- Every failure is an :class:`~statews.errors.OptionsError` naming the option by its dotted
+  path (``ssl_options.cafile``) and saying what was expected; a pydantic
+  ``ValidationError`` never escapes :class:`Options` construction, :meth:`Options.from_url`
+  or :func:`resolve_options` (``model_validate`` stays pydantic's raw API).
+
+Option groups (``connect_options``, ``ssl_options``) are sub-models, so new groups and
+fields are added without touching the machinery here. The value types and their rules
+live in :mod:`statews.schema`.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import os
+import re
+import ssl
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, Literal
+from urllib.parse import quote, unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from .errors import OptionsError
+from .schema import (
+    PATH,
+    Active,
+    ALPNProtocols,
+    Delay,
+    FileName,
+    Headers,
+    Host,
+    IPAddress,
+    Port,
+    Protocols,
+    RequestPath,
+    Seconds,
+    Size,
+    check_host,
+    input_json_schema,
+    invalid,
+)
+
+# Every printable ASCII character: quote() keeps these and percent-encodes the rest.
+_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
+
+__all__ = [
+    "ConnectOptions",
+    "Options",
+    "SSLOptions",
+    "json_schema",
+    "options_error",
+    "resolve_options",
+]
+
+# --- models ----------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    """Base of every options model: frozen, strict about keys, OptionsError on failure."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    #: Where the model sits inside :class:`Options`, to name options in errors.
+    _group: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, /, **data: Any) -> None:
+        """Validate ``data``.
+
+        Raises:
+            OptionsError: an option is invalid or unknown.
+        """
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise options_error(exc, group=self._group) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Options are immutable: :func:`resolve_options` makes a changed copy.
+
+        Raises:
+            OptionsError: always.
+        """
+        option = dotted((*self._group, name))
+        raise OptionsError(
+            f"{option}: options are immutable; use resolve_options(options, {name}=...)",
+            option=option,
+        )
+
+    # Marked as pydantic's own __init__ so that nested validation and model_validate
+    # keep building sub-models directly (with full error locations) instead of calling
+    # this wrapper, which would turn an error into an opaque "Value error".
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+
+class ConnectOptions(_Model):
+    """How the TCP connection is opened."""
+
+    _group = ("connect_options",)
+
+    nodelay: bool = Field(
+        default=True, description="Set TCP_NODELAY: send small frames at once (no Nagle delay)."
+    )
+    keepalive: bool = Field(default=False, description="Set SO_KEEPALIVE on the socket.")
+    local_address: IPAddress | None = Field(
+        default=None,
+        description="Local IP address to bind before connecting; None lets the OS choose.",
+    )
+    happy_eyeballs_delay: Delay | None = Field(
+        default=0.25,
+        description="Seconds before racing the next resolved address (RFC 8305); "
+        "None tries one address at a time.",
+    )
+
+
+class SSLOptions(_Model):
+    """How TLS is set up when ``transport`` is ``"ssl"``."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    _group = ("ssl_options",)
+
+    context: SkipJsonSchema[ssl.SSLContext | None] = Field(
+        default=None,
+        exclude=True,
+        description="A ready ssl.SSLContext, used as is; excludes every option below "
+        "except server_hostname. Python API only: not serialised, not in config files.",
+    )
+    cafile: FileName | None = Field(
+        default=None,
+        json_schema_extra=PATH,
+        description="PEM file of CA certificates to trust instead of the system's.",
+    )
+    capath: FileName | None = Field(
+        default=None,
+        json_schema_extra=PATH,
+        description="Directory of hashed CA certificates to trust instead of the system's.",
+    )
+    cadata: str | None = Field(
+        default=None, description="PEM text of CA certificates to trust instead of the system's."
+    )
+    certfile: FileName | None = Field(
+        default=None,
+        json_schema_extra=PATH,
+        description="PEM file with the client certificate (and its key if keyfile is unset).",
+    )
+    keyfile: FileName | None = Field(
+        default=None,
+        json_schema_extra=PATH,
+        description="PEM file with the client certificate's private key.",
+    )
+    password: SecretStr | None = Field(
+        default=None, description="Password decrypting the client's private key."
+    )
+    verify: bool = Field(
+        default=True,
+        description="Verify the server certificate and host name. False turns both off: "
+        "for tests only.",
+    )
+    server_hostname: Host | None = Field(
+        default=None,
+        description="Name for SNI and certificate matching; None uses host.",
+    )
+    alpn_protocols: ALPNProtocols | None = Field(
+        default=None, description='ALPN protocols to offer, e.g. ["http/1.1"]; None offers none.'
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SSLOptions:
+        if self.context is not None:
+            # Options that configure a context would be silently ignored next to a ready one.
+            clash = sorted(self.model_fields_set - {"context", "server_hostname"})
+            if clash:
+                raise invalid(f"context cannot be combined with {', '.join(clash)}")
+        if self.certfile is None:
+            for name in ("keyfile", "password"):
+                if getattr(self, name) is not None:
+                    raise invalid(f"{name} needs certfile")
+        return self
+
+    def create_context(self) -> ssl.SSLContext:
+        """The SSL context for a connection: ``context`` if given, else a new one.
+
+        A new context starts from :func:`ssl.create_default_context` (certificate and
+        host name verification on); ``cafile``/``capath``/``cadata`` replace the system
+        CA store, ``certfile``/``keyfile``/``password`` add a client certificate,
+        ``verify=False`` turns verification off, ``alpn_protocols`` are offered.
+
+        Raises:
+            OptionsError: a file or PEM text cannot be loaded; ``option`` names it
+                (``ssl_options.cafile``, ...).
+        """
+        if self.context is not None:
+            return self.context
+        context = self._new_context()
+        if self.capath is not None and self.cafile is not None:
+            with _loading("capath", self.capath):
+                context.load_verify_locations(capath=_directory(self.capath))
+        if self.cadata is not None and (self.cafile is not None or self.capath is not None):
+            with _loading("cadata", None):
+                context.load_verify_locations(cadata=self.cadata)
+        if self.certfile is not None:
+            if self.keyfile is not None and not os.path.isfile(self.keyfile):
+                # load_cert_chain reports one error for both files; name the missing one.
+                raise _load_error("keyfile", self.keyfile, "No such file")
+            password = None if self.password is None else self.password.get_secret_value()
+            with _loading("certfile", self.certfile):
+                context.load_cert_chain(self.certfile, self.keyfile, password)
+        if not self.verify:
+            context.check_hostname = False  # must precede CERT_NONE
+            context.verify_mode = ssl.CERT_NONE
+        if self.alpn_protocols is not None:
+            context.set_alpn_protocols(list(self.alpn_protocols))
+        return context
+
+    def _new_context(self) -> ssl.SSLContext:
+        # create_default_context loads the system store only when no CA source is given,
+        # so the first given source is passed to it and the others are loaded after.
+        if self.cafile is not None:
+            with _loading("cafile", self.cafile):
+                return ssl.create_default_context(cafile=self.cafile)
+        if self.capath is not None:
+            with _loading("capath", self.capath):
+                return ssl.create_default_context(capath=_directory(self.capath))
+        if self.cadata is not None:
+            with _loading("cadata", None):
+                return ssl.create_default_context(cadata=self.cadata)
+        return ssl.create_default_context()
+
+
+def _directory(path: str) -> str:
+    # OpenSSL accepts a missing CA directory silently and then trusts nothing.
+    if not os.path.isdir(path):
+        raise NotADirectoryError(20, "Not a directory", path)
+    return path
+
+
+def _load_error(option: str, path: str | None, reason: object) -> OptionsError:
+    what = "cannot load" if path is None else f"cannot load {path!r}"
+    return OptionsError(f"ssl_options.{option}: {what}: {reason}", option=f"ssl_options.{option}")
+
+
+@contextmanager
+def _loading(option: str, path: str | None) -> Iterator[None]:
+    """Report a failure to load ``option`` as an OptionsError naming it."""
+    try:
+        yield
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        reason: object = exc
+        if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.strerror:
+            reason = exc.strerror  # "No such file or directory", without "[Errno 2]"
+        raise _load_error(option, path, reason) from exc
+
+
+class Options(_Model):
+    """Everything one connection needs, validated. Build with :func:`resolve_options`,
+    :meth:`from_url`, ``Options(host=..., ...)`` or :func:`statews.config.load_config`.
+
+    Raises:
+        OptionsError: from construction, when an option is invalid or unknown.
+    """
+
+    host: Host = Field(
+        description="Server host name or IP address; an IPv6 address with or without brackets."
+    )
+    port: Port | None = Field(
+        default=None, description="Server TCP port; None means 80 for tcp and 443 for ssl."
+    )
+    transport: Literal["tcp", "ssl"] = Field(
+        default="tcp", description='"tcp" for ws://, "ssl" for wss:// (TLS).'
+    )
+    path: RequestPath = Field(
+        default="/", description="Request target: starts with '/', may carry a ?query."
+    )
+    connect_timeout: Seconds | None = Field(
+        default=8.0,
+        description="Seconds for TCP connect, TLS and the opening handshake together; "
+        "None for no limit.",
+    )
+    recv_timeout: Seconds | None = Field(
+        default=None, description="Default seconds recv() waits for a message; None waits forever."
+    )
+    close_timeout: Seconds | None = Field(
+        default=5.0,
+        description="Seconds to wait for the peer's Close and the TCP close; None for no limit.",
+    )
+    active: Active = Field(
+        default=False,
+        description="Delivery mode as in hackney_ws: false (passive: recv() pulls), true "
+        '(messages pushed as they come) or "once" (push one, then passive).',
+    )
+    headers: Headers = Field(
+        default=(),
+        description="Extra request headers: a mapping or a list of [name, value] pairs, kept "
+        "in order. Names are HTTP tokens; the handshake's own headers are refused; a Host "
+        "here replaces the generated one.",
+    )
+    protocols: Protocols = Field(
+        default=(), description="Subprotocols to offer in Sec-WebSocket-Protocol, by preference."
+    )
+    control_frames: bool = Field(
+        default=False, description="Also deliver Ping, Pong and Close frames to the application."
+    )
+    max_frame_size: Size | None = Field(
+        default=16 * 2**20,
+        description="Largest incoming frame payload in bytes (else close 1009); None for no limit.",
+    )
+    max_message_size: Size | None = Field(
+        default=64 * 2**20,
+        description="Largest incoming message in bytes, after decompression (else close 1009); "
+        "None for no limit.",
+    )
+    fragment_size: Size | None = Field(
+        default=None,
+        description="Split outgoing messages into frames of at most this many payload bytes; "
+        "None sends each message as one frame.",
+    )
+    max_queue: Size = Field(
+        default=16,
+        description="Complete messages buffered in passive mode before the reader stops "
+        "reading the socket.",
+    )
+    write_limit: Size = Field(
+        default=64 * 1024,
+        description="Bytes queued for the writer before send() waits (back-pressure).",
+    )
+    connect_options: ConnectOptions = Field(
+        default_factory=ConnectOptions, description="TCP connection options."
+    )
+    ssl_options: SSLOptions = Field(
+        default_factory=SSLOptions, description='TLS options, used when transport is "ssl".'
+    )
+
+    @property
+    def secure(self) -> bool:
+        """Whether the connection uses TLS (``wss://``)."""
+        return self.transport == "ssl"
+
+    @property
+    def effective_port(self) -> int:
+        """``port``, or the transport's default: 443 for ssl, 80 for tcp."""
+        if self.port is not None:
+            return self.port
+        return 443 if self.secure else 80
+
+    @property
+    def url(self) -> str:
+        """The ``ws://`` or ``wss://`` URL; IPv6 in brackets, default port omitted."""
+        host = self.host
+        if ":" in host:
+            host = "[" + host.replace("%", "%25") + "]"  # RFC 6874 zone identifier
+        default = 443 if self.secure else 80
+        port = "" if self.port in (None, default) else f":{self.port}"
+        return f"{'wss' if self.secure else 'ws'}://{host}{port}{self.path}"
+
+    @classmethod
+    def from_url(cls, url: str, /, **overrides: Any) -> Options:
+        """Options for ``url`` (``ws://`` or ``wss://``), then ``overrides`` on top.
+
+        The scheme sets ``transport``; a missing port means the default; a query stays in
+        ``path``. ``user:password@`` in the URL becomes an ``Authorization: Basic`` header
+        appended to ``headers``. Fragments and other schemes are refused.
+
+        Raises:
+            OptionsError: the URL or an override is invalid (``option`` is ``"url"`` for
+                problems in the URL itself).
+        """
+        return resolve_options(url, **overrides)
+
+
+# --- building and merging --------------------------------------------------------------
+
+
+def resolve_options(value: Options | Mapping[str, Any] | str, /, **overrides: Any) -> Options:
+    """The one way the connection turns what the user gave into :class:`Options`.
+
+    ``value`` is ready :class:`Options`, a mapping of options (which may hold a ``"url"``
+    key: the URL first, the other keys on top), or a URL string. ``overrides`` are
+    applied last; an override that is a mapping for a group (``ssl_options={...}``)
+    changes only the keys it names. The result is validated again as a whole.
+
+    Raises:
+        OptionsError: the result would be invalid; the message names the option.
+    """
+    if isinstance(value, Options) and not overrides:
+        return value
+    try:
+        return build_options(value, overrides)
+    except ValidationError as exc:
+        raise options_error(exc) from None
+
+
+def build_options(value: object, overrides: Mapping[str, Any]) -> Options:
+    """:func:`resolve_options` reporting failures as pydantic's ``ValidationError``.
+
+    For :mod:`statews.config`, which reports them with the file's key path; anything
+    else should call :func:`resolve_options`.
+    """
+    credentials = None
+    if isinstance(value, str):
+        data, credentials = _url_fields(value)
+    elif isinstance(value, Options):
+        data = _explicit(value)
+    elif isinstance(value, Mapping):
+        data = dict(value)
+        if "url" in data:
+            url_data, credentials = _url_fields(data.pop("url"))
+            data = _merge(url_data, data)
+    else:
+        raise _error(
+            (),
+            f"Input should be Options, a mapping of options or a URL string, "
+            f"got {type(value).__name__}",
+        )
+    extra = dict(overrides)
+    if "url" in extra:
+        url_data, credentials = _url_fields(extra.pop("url"))
+        data = _merge(data, url_data)
+    data = _merge(data, extra)
+    options = Options.model_validate(data)
+    if credentials is None:
+        return options
+    if any(name.lower() == "authorization" for name, _ in options.headers):
+        raise _error(("url",), "has user:password but an Authorization header is given too")
+    data["headers"] = (*options.headers, ("Authorization", credentials))
+    return Options.model_validate(data)
+
+
+def _url_fields(url: object) -> tuple[dict[str, Any], str | None]:
+    """The options a ws:// URL sets, and its Basic credentials if it carries any."""
+    if not isinstance(url, str):
+        raise _error(("url",), "Input should be a string")
+    bad = re.search(r"[\x00-\x20\x7f]", url)
+    if bad:
+        raise _error(("url",), f"Input should not contain {bad.group()!r}")
+    if "#" in url:
+        raise _error(("url",), "Input should not have a fragment ('#...')")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise _error(("url",), f"Input should be a valid URL ({exc})") from None
+    if parts.scheme not in ("ws", "wss"):
+        got = f"got scheme {parts.scheme!r}" if parts.scheme else "got no scheme"
+        raise _error(("url",), f"Input should be a ws:// or wss:// URL, {got}")
+    if not url[len(parts.scheme) :].startswith("://"):
+        raise _error(("url",), f"Input should look like {parts.scheme}://host[:port]/path")
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise _error(("url",), "Input should close the IPv6 address with ']'")
+        host, rest = hostport[1:end], hostport[end + 1 :]
+        if rest and not rest.startswith(":"):
+            raise _error(("url",), "Input should have ':port' after the IPv6 address")
+        port_text = rest[1:] if rest else ""
+        host = host.replace("%25", "%")  # RFC 6874 zone identifier
+    elif hostport.count(":") > 1:
+        raise _error(("url",), "Input should have an IPv6 address in brackets")
+    else:
+        host, _, port_text = hostport.partition(":")
+    if not host:
+        raise _error(("url",), "Input should have a host")
+    try:
+        check_host(host)
+    except PydanticCustomError as exc:
+        raise _error(("url",), f"bad host: {exc.message()}") from None
+    port = None
+    if port_text:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise _error(("url",), f"Input should have a port from 1 to 65535, got {port_text!r}")
+        port = int(port_text)
+    path = quote(parts.path or "/", safe=_PRINTABLE_ASCII)
+    if parts.query or url.endswith("?"):  # no fragment, so an empty query ends the URL
+        path += "?" + quote(parts.query, safe=_PRINTABLE_ASCII)
+    fields = {
+        "transport": "ssl" if parts.scheme == "wss" else "tcp",
+        "host": host,
+        "port": port,
+        "path": path,
+    }
+    credentials = None
+    if at and userinfo:
+        user, _, password = userinfo.partition(":")
+        pair = f"{unquote(user)}:{unquote(password)}".encode()
+        credentials = "Basic " + base64.b64encode(pair).decode("ascii")
+    return fields, credentials
+
+
+def _groups(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+    """The fields of ``model`` that are option groups (sub-models), by name."""
+    return {
+        name: field.annotation
+        for name, field in model.model_fields.items()
+        if isinstance(field.annotation, type) and issubclass(field.annotation, _Model)
+    }
+
+
+def _explicit(model: BaseModel) -> dict[str, Any]:
+    # Only the fields that were given: defaults stay defaults, and checks that depend on
+    # what was given (SSLOptions.context) see the same set again.
+    return {name: getattr(model, name) for name in model.model_fields_set}
+
+
+def _merge(
+    base: dict[str, Any], layer: Mapping[str, Any], model: type[BaseModel] = Options
+) -> dict[str, Any]:
+    """``base`` with ``layer`` on top; a mapping for a group updates that group's keys."""
+    result = dict(base)
+    groups = _groups(model)
+    for key, value in layer.items():
+        under = result.get(key)
+        if isinstance(under, BaseModel):
+            under = _explicit(under)
+        if key in groups and isinstance(value, Mapping) and isinstance(under, Mapping):
+            result[key] = _merge(dict(under), value, groups[key])
+        else:
+            result[key] = value
+    return result
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def _error(loc: tuple[str | int, ...], message: str) -> ValidationError:
+    """A ValidationError at ``loc``, so that every failure goes through one converter."""
+    detail = InitErrorDetails(type=invalid(message), loc=loc, input=None)
+    return ValidationError.from_exception_data("Options", [detail])
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    """``("connections", "a", "headers", 0)`` as ``connections.a.headers[0]``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def options_error(
+    exc: ValidationError,
+    *,
+    group: tuple[str, ...] = (),
+    prefix: str = "",
+    key_base: tuple[str | int, ...] = (),
+) -> OptionsError:
+    """Convert pydantic's ``exc`` into one :class:`OptionsError`.
+
+    Each problem reads ``<key path>: <what was expected>``, several are joined by ``; ``;
+    an unknown key reads ``<parent>: unknown option 'x': did you mean 'y'?``. ``group``
+    is where the failing model sits in :class:`Options` (for sub-models built alone),
+    ``key_base`` what comes before the option in the message (a config file's
+    ``connections.<name>``), ``prefix`` what starts the message (the file name).
+    ``option`` is the first problem's option path, without ``key_base`` or list indexes.
+    """
+    problems = []
+    option = None
+    for error in exc.errors(include_url=False):
+        # pydantic tags union members in locations ("function-after[...]"); not options.
+        loc = group + tuple(p for p in error["loc"] if not (isinstance(p, str) and "[" in p))
+        where: tuple[str | int, ...] = key_base + loc
+        if error["type"] == "extra_forbidden" and loc:
+            what = f"unknown option {str(loc[-1])!r}{_suggestion(loc[:-1], loc[-1])}"
+            where = where[:-1]
+        elif error["type"] == "invalid_key" and loc:
+            what = f"option names should be strings, got {loc[-1]!r}"
+            loc, where = loc[:-1], where[:-1]
+        elif error["type"] == "missing" and loc == ("host",):
+            what = "Field required (give host or a url)"
+        else:
+            what = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{dotted(where)}: {what}" if where else what)
+        if option is None and loc:
+            option = dotted([p for p in loc if isinstance(p, str)])  # no list indexes
+    message = "; ".join(problems)
+    return OptionsError(f"{prefix}: {message}" if prefix else message, option=option)
+
+
+def _suggestion(parent: tuple[str | int, ...], unknown: str | int) -> str:
+    model: type[BaseModel] = Options
+    for part in parent:
+        group = _groups(model).get(str(part))
+        if group is None:
+            return ""
+        model = group
+    names = list(model.model_fields)
+    if model is Options:
+        names.append("url")
+    match = difflib.get_close_matches(str(unknown), names, n=1)
+    return f": did you mean {match[0]!r}?" if match else ""
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of one connection's options as mappings and config files give them.
+
+    :class:`Options`'s schema without ``ssl_options.context`` (Python only), with the
+    input forms of ``headers`` and ``active`` and the ``url`` key: ``host`` or ``url`` is
+    required. Deterministic: the same schema on every call.
+    """
+    return input_json_schema(Options)
