@@ -1,0 +1,127 @@
+"""The lifecycle of one WebSocket connection, declared once with python-statemachine.
+
+``idle -> upgrading -> connected -> closing -> closed``. This class is the only holder of
+lifecycle state: the runtime (:mod:`statews.connection`) sends it events and asks it
+what is allowed; ``diagrams/`` and ``specs/lifecycle.md`` are generated from it; the tests
+walk its transitions. There is no second copy of the lifecycle anywhere.
+
+Invariants:
+
+* Callbacks are synchronous and do no I/O (python-statemachine's async engine runs a
+  private asyncio loop and cannot run under trio). A trio task does the I/O, then sends
+  the event that reports its outcome.
+* Only lifecycle changes go through the machine (a transition costs tens of
+  microseconds); frames never do. Reading :attr:`Lifecycle.state` is cheap.
+* An event the current state does not allow raises :class:`~statews.errors.InvalidStateError`
+  naming the state; so does an operation :data:`OPERATIONS` does not allow there.
+* Every state change is logged in one place, :meth:`Lifecycle.after_transition`, on the
+  ``statews.lifecycle`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any, Final
+
+from statemachine import State, StateMachine
+from statemachine.exceptions import TransitionNotAllowed
+
+from .errors import InvalidStateError
+
+__all__ = ["OPERATIONS", "STATES", "Lifecycle"]
+
+logger = logging.getLogger("statews.lifecycle")
+
+
+class Lifecycle(StateMachine):
+    """States and transitions of one connection (hackney_ws's gen_statem, made explicit)."""
+
+    # ``StateMachine`` already raises on an event without a transition and does not turn
+    # callback errors into events; spelled out because the runtime relies on both.
+    allow_event_without_transition = False
+    catch_errors_as_events = False
+
+    idle = State("idle", initial=True)
+    """Started, not connected: options are validated, nothing has touched the network."""
+    upgrading = State("upgrading")
+    """TCP/TLS connect and the HTTP upgrade are under way."""
+    connected = State("connected")
+    """The upgrade succeeded: messages flow both ways."""
+    closing = State("closing")
+    """A Close frame was sent or received; waiting for the closing handshake and TCP end."""
+    closed = State("closed", final=True)
+    """The connection is over; only already-received messages can still be read."""
+
+    connect = idle.to(upgrading)
+    """The application called ``connect()``."""
+    upgraded = upgrading.to(connected)
+    """The server accepted the upgrade (101 with a valid accept key)."""
+    upgrade_failed = upgrading.to(closed)
+    """Connect, TLS or the upgrade failed, was rejected or timed out."""
+    close_requested = connected.to(closing)
+    """The application sent a Close frame (``close()`` or ``send(Close(...))``)."""
+    close_received = connected.to(closing)
+    """The peer sent a Close frame; it is echoed at once."""
+    failed = connected.to(closing)
+    """We failed the connection (protocol violation, keepalive timeout): a Close went out."""
+    close_completed = closing.to(closed)
+    """Both Close frames were exchanged and the TCP connection ended."""
+    close_timeout = closing.to(closed)
+    """The closing handshake did not finish within ``close_timeout``; TCP was aborted."""
+    connection_lost = upgrading.to(closed) | connected.to(closed) | closing.to(closed)
+    """TCP ended or broke without a complete closing handshake (1006)."""
+    aborted = idle.to(closed) | upgrading.to(closed) | connected.to(closed) | closing.to(closed)
+    """The application closed before connecting, or the connection's tasks were cancelled."""
+
+    def __init__(self, name: str = "ws", listeners: list[Any] | None = None) -> None:
+        self.name = name
+        super().__init__(listeners=listeners)
+
+    @property
+    def state(self) -> str:
+        """The current state's id: ``"idle"``, ``"upgrading"``, ..., ``"closed"``."""
+        return str(self.current_state_value)
+
+    def fire(self, event: str) -> None:
+        """Send ``event``.
+
+        Raises:
+            InvalidStateError: the current state has no transition for ``event``.
+        """
+        try:
+            self.send(event)
+        except TransitionNotAllowed as exc:
+            raise InvalidStateError(event.replace("_", " "), self.state) from exc
+
+    def require(self, operation: str) -> None:
+        """Check that ``operation`` (a key of :data:`OPERATIONS`) is allowed now.
+
+        Raises:
+            InvalidStateError: it is not; the message names the operation and the state.
+        """
+        if self.state not in OPERATIONS[operation]:
+            allowed = ", ".join(s for s in STATES if s in OPERATIONS[operation])
+            raise InvalidStateError(operation, self.state, f"allowed in: {allowed}")
+
+    def after_transition(self, event: str, source: State, target: State) -> None:
+        logger.debug("%s: %s -> %s (%s)", self.name, source.id, target.id, event)
+
+
+#: The states in lifecycle order.
+STATES: Final[tuple[str, ...]] = tuple(s.id for s in Lifecycle.states)
+
+#: What the application may do in each state. The runtime checks these through
+#: :meth:`Lifecycle.require`; the tests and ``specs/lifecycle.md`` are generated from them.
+#: ``recv`` is allowed once closed so that messages received before the end can be read.
+OPERATIONS: Final[Mapping[str, frozenset[str]]] = {
+    "connect": frozenset({"idle"}),
+    "send": frozenset({"connected"}),
+    "recv": frozenset({"connected", "closing", "closed"}),
+    "ping": frozenset({"connected"}),
+    "peername": frozenset({"connected", "closing"}),
+    "sockname": frozenset({"connected", "closing"}),
+    "setopts": frozenset({"idle", "upgrading", "connected", "closing", "closed"}),
+    "controlling_process": frozenset({"idle", "upgrading", "connected", "closing", "closed"}),
+    "close": frozenset({"idle", "upgrading", "connected", "closing", "closed"}),
+}
