@@ -1,0 +1,541 @@
+"""Sans-I/O client side of an open WebSocket connection (RFC 6455 sections 5-7, after the upgrade).
+
+:class:`ClientProtocol` turns received bytes into frames (:mod:`statews.events`) and frames to
+send into bytes. It performs no I/O and imports no trio: the caller moves the bytes.
+
+Invariants:
+
+- Receiving never raises for the peer's mistakes. The first violation is recorded in
+  ``failure`` (a :class:`RemoteProtocolError` carrying the close code: 1002, 1007 or 1009), a
+  Close with that code is queued unless one was sent, and all later input is ignored.
+- Every header is checked as soon as it is complete, before its payload is waited for: the
+  payload of a frame over ``max_frame_size``, or that would take a message over
+  ``max_message_size``, is never buffered. The receive buffer therefore holds at most one
+  incomplete frame (header plus at most ``max_frame_size`` bytes).
+- Once a Close was received nothing more is parsed; once a Close was queued (by ``send``, as the
+  echo of the peer's, or after a failure) nothing more may be queued.
+- A Ping is answered with a Pong and a Close with the echo Close automatically, in arrival
+  order relative to the application's frames.
+- Fragmented messages are joined in one place (:class:`_Assembler`) in time linear in their
+  size; text is decoded fragment by fragment and fails fast (:mod:`statews.utf8`).
+- Every frame we send is masked with a fresh key from :class:`~statews.masking.MaskKeys`.
+- Without extensions no :class:`~statews.framing.RawFrame` is built per frame.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+
+from .errors import (
+    CloseCode,
+    LocalProtocolError,
+    OptionsError,
+    PayloadTooBig,
+    RemoteProtocolError,
+    is_valid_wire_code,
+)
+from .events import Binary, Close, Frame, Ping, Pong, Text
+from .extensions import Extension
+from .framing import (
+    FIN,
+    MASK_BIT,
+    MAX_CONTROL_PAYLOAD,
+    RSV_BITS,
+    Opcode,
+    RawFrame,
+    client_frame,
+    decode_close,
+    encode_close,
+)
+from .masking import BytesLike, MaskKeys
+from .utf8 import Utf8Decoder, utf8_error
+
+__all__ = ["ClientProtocol"]
+
+_unpack_16 = struct.Struct("!H").unpack_from
+_unpack_64 = struct.Struct("!Q").unpack_from
+
+# Opcodes as plain ints for the hot paths (IntEnum members cost an attribute lookup each).
+_CONTINUATION, _TEXT, _BINARY = int(Opcode.CONTINUATION), int(Opcode.TEXT), int(Opcode.BINARY)
+_CLOSE, _PING, _PONG = int(Opcode.CLOSE), int(Opcode.PING), int(Opcode.PONG)
+
+# isinstance() with a tuple is several times faster than with a union type.
+_MESSAGES = (Text, Binary)
+_PINGS = (Ping, Pong)
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+#: Frames whose payload is at most this many bytes are appended to one shared chunk of output;
+#: larger frames become a chunk of their own (no copy into a shared buffer).
+_COALESCE_LIMIT = 8192
+#: Above this size a payload is cut out of the receive buffer through a memoryview (one copy).
+_VIEW_COPY_FROM = 4096
+
+
+def _take(buf: bytes | bytearray, start: int, end: int) -> bytes:
+    """``bytes(buf[start:end])`` with a single copy, for large payloads."""
+    with memoryview(buf) as view:
+        return view[start:end].tobytes()
+
+
+def _encode_text(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LocalProtocolError(
+            f"text is not encodable as UTF-8: {exc}", CloseCode.INVALID_FRAME_PAYLOAD_DATA
+        ) from exc
+
+
+def _check_option(name: str, value: int | None, minimum: int) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        message = f"{name} must be an int >= {minimum} or None, not {value!r}"
+        raise OptionsError(message, option=name)
+
+
+class _Assembler:
+    """Joins the fragments of one incoming data message; the only place that reassembles.
+
+    Parts are collected and joined once, so a message costs time linear in its size however
+    many fragments it has. Text is decoded fragment by fragment (fail-fast, no second pass).
+    A mode that streams fragments instead would deliver each decoded part from :meth:`add`.
+    """
+
+    __slots__ = ("_binary", "_text", "_utf8", "opcode", "size")
+
+    def __init__(self) -> None:
+        #: Opcode.TEXT or Opcode.BINARY of the message in progress; 0 when there is none.
+        self.opcode = 0
+        #: Payload bytes received so far in the message in progress.
+        self.size = 0
+        self._text: list[str] = []
+        self._binary: list[bytes] = []
+        self._utf8: Utf8Decoder | None = None
+
+    def add(self, opcode: int, payload: bytes, fin: bool) -> Text | Binary | None:
+        """Add a fragment (``opcode`` is 0 for a continuation); return the message it completes.
+
+        Raises:
+            RemoteProtocolError: code 1007, the text so far is not valid UTF-8.
+        """
+        if opcode:
+            self.opcode = opcode
+            if opcode == _TEXT:
+                self._utf8 = Utf8Decoder()
+        self.size += len(payload)
+        utf8 = self._utf8
+        if utf8 is not None:
+            self._text.append(utf8.decode(payload, final=fin))
+        else:
+            self._binary.append(payload)
+        if not fin:
+            return None
+        message = Text("".join(self._text)) if utf8 is not None else Binary(b"".join(self._binary))
+        self.reset()
+        return message
+
+    def reset(self) -> None:
+        """Forget the message in progress."""
+        self.opcode = 0
+        self.size = 0
+        self._text = []
+        self._binary = []
+        self._utf8 = None
+
+
+class ClientProtocol:
+    """Sans-I/O client side of an open WebSocket connection (after the HTTP upgrade).
+
+    ``max_frame_size`` and ``max_message_size`` bound what the peer may send (payload bytes;
+    the message size is counted after extension decoding); ``None`` disables a limit.
+    ``fragment_size`` splits outgoing messages into frames of at most that many payload bytes
+    (before extension encoding); ``None`` sends each message as one frame. ``extensions`` are
+    the negotiated extensions, in negotiation order.
+
+    Raises:
+        OptionsError: a limit is not ``None`` or an int >= 0; ``fragment_size`` is not
+            ``None`` or an int >= 1.
+    """
+
+    __slots__ = (
+        "_assembler",
+        "_decoders",
+        "_extensions",
+        "_fragment_size",
+        "_keys",
+        "_max_frame",
+        "_max_message",
+        "_out",
+        "_out_size",
+        "_pending",
+        "_recv_buffer",
+        "_rsv_allowed",
+        "_stream_opcode",
+        "close_received",
+        "close_sent",
+        "eof_received",
+        "failure",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_frame_size: int | None = 16 * 2**20,
+        max_message_size: int | None = 64 * 2**20,
+        fragment_size: int | None = None,
+        extensions: Sequence[Extension] = (),
+    ) -> None:
+        _check_option("max_frame_size", max_frame_size, 0)
+        _check_option("max_message_size", max_message_size, 0)
+        _check_option("fragment_size", fragment_size, 1)
+        self._max_frame = max_frame_size
+        self._max_message = max_message_size
+        self._fragment_size = fragment_size
+        self._extensions = tuple(extensions)
+        self._decoders = self._extensions[::-1]
+        # RSV bits (in their byte-0 position) that a negotiated extension may set.
+        rsv = 0
+        for ext in self._extensions:
+            rsv |= (ext.rsv_mask & 0b111) << 4
+        self._rsv_allowed = rsv
+
+        self._recv_buffer = bytearray()
+        self._assembler = _Assembler()
+        self._out: list[bytes] = []
+        self._out_size = 0
+        self._pending = bytearray()
+        self._keys = MaskKeys()
+        # Opcode.TEXT/BINARY of the message being sent with send_fragment(); 0 when none.
+        self._stream_opcode = 0
+
+        #: The peer's protocol violation, once one was seen; later input is ignored.
+        self.failure: RemoteProtocolError | None = None
+        #: The peer's Close, once received; nothing after it is parsed.
+        self.close_received: Close | None = None
+        #: The Close we queued (sent by the application, echoed, or sent after a failure).
+        self.close_sent: Close | None = None
+        #: Whether :meth:`receive_eof` was called.
+        self.eof_received = False
+
+    # ------------------------------------------------------------------ receiving
+
+    def receive_data(self, data: BytesLike) -> list[Frame]:
+        """Feed bytes from the peer; return the messages and control frames they complete, in order.
+
+        Text/Binary are whole messages; Ping/Pong/Close are returned as they arrive. A Ping
+        queues the matching Pong (unless we sent a Close). A Close queues the echo Close (same
+        code, no reason; 1005 gives an empty body) unless we sent one, and sets
+        ``close_received``; nothing after it is parsed.
+
+        Never raises for the peer's errors: on a violation it returns the frames parsed before
+        it, sets ``failure``, queues a Close with ``failure.code`` (unless one was sent) and
+        ignores all later input. Input after a Close or a failure is ignored.
+        """
+        if self.failure is not None or self.close_received is not None:
+            return []
+        buf = self._recv_buffer
+        src: bytes | bytearray
+        if buf:
+            buf += data
+            src = buf
+        elif type(data) is bytes:
+            src = data
+        else:
+            src = bytes(data)
+        events: list[Frame] = []
+        try:
+            pos = self._parse(src, events)
+        except RemoteProtocolError as exc:
+            self._fail(exc)
+            return events
+        if pos < 0:  # a Close ended the parsing: the rest is never looked at
+            buf.clear()
+        elif src is buf:
+            del buf[:pos]  # O(1) in CPython: the bytearray's start moves
+        elif pos < len(src):
+            buf += memoryview(src)[pos:]
+        return events
+
+    def receive_eof(self) -> None:
+        """The peer closed its side of TCP; records ``eof_received``."""
+        self.eof_received = True
+
+    def _parse(self, src: bytes | bytearray, events: list[Frame]) -> int:
+        """Parse the complete frames at the start of ``src``; return how many bytes they took,
+        or -1 when a Close was received (what follows it is not parsed).
+
+        Raises:
+            RemoteProtocolError: the first violation found; ``events`` holds what came before.
+        """
+        n = len(src)
+        pos = 0
+        max_frame = self._max_frame
+        # With extensions the message limit applies to decoded sizes, checked after decoding.
+        max_message = None if self._extensions else self._max_message
+        rsv_allowed = self._rsv_allowed
+        assembler = self._assembler
+        is_bytes = type(src) is bytes
+        while n - pos >= 2:
+            b0 = src[pos]
+            b1 = src[pos + 1]
+            if b1 & MASK_BIT:
+                raise RemoteProtocolError("the server sent a masked frame")
+            length = b1 & 0x7F
+            start = pos + 2
+            if length >= 126:
+                if length == 126:
+                    if n - pos < 4:
+                        break
+                    (length,) = _unpack_16(src, start)
+                    if length < 126:
+                        raise RemoteProtocolError(f"length {length} in the 16-bit encoding")
+                    start += 2
+                else:
+                    if n - pos < 10:
+                        break
+                    (length,) = _unpack_64(src, start)
+                    if length >> 63:
+                        raise RemoteProtocolError("the 64-bit payload length has its MSB set")
+                    if length < 65536:
+                        raise RemoteProtocolError(f"length {length} in the 64-bit encoding")
+                    start += 8
+            opcode = b0 & 0x0F
+            fin = b0 & FIN
+            rsv = b0 & RSV_BITS
+            if opcode >= _CLOSE:
+                if opcode > _PONG:
+                    raise RemoteProtocolError(f"reserved opcode {opcode:#x}")
+                if not fin:
+                    raise RemoteProtocolError("fragmented control frame")
+                if length > MAX_CONTROL_PAYLOAD:
+                    raise RemoteProtocolError(f"control frame with a {length}-byte payload")
+                if rsv:
+                    raise RemoteProtocolError("RSV bits set on a control frame")
+            elif opcode == _CONTINUATION:
+                if not assembler.opcode:
+                    raise RemoteProtocolError("continuation frame without a message to continue")
+                if rsv:
+                    raise RemoteProtocolError("RSV bits set on a continuation frame")
+            elif opcode <= _BINARY:
+                if assembler.opcode:
+                    raise RemoteProtocolError("new data message before the previous one ended")
+                if rsv & ~rsv_allowed:
+                    raise RemoteProtocolError(f"RSV bits {rsv >> 4:#05b} set without an extension")
+            else:
+                raise RemoteProtocolError(f"reserved opcode {opcode:#x}")
+            if max_frame is not None and length > max_frame:
+                raise PayloadTooBig(f"frame of {length} bytes exceeds max_frame_size {max_frame}")
+            if (
+                max_message is not None
+                and opcode < _CLOSE
+                and assembler.size + length > max_message
+            ):
+                raise PayloadTooBig(f"message exceeds max_message_size {max_message}")
+            end = start + length
+            if end > n:
+                break
+            if is_bytes or length <= _VIEW_COPY_FROM:
+                payload = bytes(src[start:end])
+            else:
+                payload = _take(src, start, end)
+            pos = end
+            if opcode >= _CLOSE:
+                if self._control(opcode, payload, events):
+                    return -1
+                continue
+            if self._extensions:
+                payload = self._decode_extensions(opcode, payload, fin, rsv)
+            if fin and opcode:
+                # A whole message in one frame: nothing to reassemble.
+                if opcode == _TEXT:
+                    try:
+                        events.append(Text(payload.decode("utf-8")))
+                    except UnicodeDecodeError as exc:
+                        raise utf8_error(exc) from exc
+                else:
+                    events.append(Binary(payload))
+            else:
+                message = assembler.add(opcode, payload, bool(fin))
+                if message is not None:
+                    events.append(message)
+        return pos
+
+    def _control(self, opcode: int, payload: bytes, events: list[Frame]) -> bool:
+        """Handle a received control frame; return True when it was the Close (stop parsing)."""
+        if opcode == _PING:
+            events.append(Ping(payload))
+            if self.close_sent is None:
+                self._queue_frame(_PONG, payload)
+            return False
+        if opcode == _PONG:
+            events.append(Pong(payload))
+            return False
+        close = decode_close(payload)
+        self.close_received = close
+        events.append(close)
+        if self.close_sent is None:
+            self._queue_close(Close(close.code))
+        return True
+
+    def _decode_extensions(self, opcode: int, payload: bytes, fin: int, rsv: int) -> bytes:
+        """Undo the extensions on a data frame and check the message limit on the result.
+
+        Raises:
+            RemoteProtocolError: from an extension; PayloadTooBig when the decoded message
+                exceeds ``max_message_size``.
+        """
+        frame = RawFrame(
+            Opcode(opcode), payload, bool(fin), bool(rsv & 0x40), bool(rsv & 0x20), bool(rsv & 0x10)
+        )
+        limit = self._max_message
+        room = None if limit is None else limit - self._assembler.size
+        for ext in self._decoders:
+            frame = ext.decode(frame, max_size=room)
+        if room is not None and len(frame.payload) > room:
+            raise PayloadTooBig(f"message exceeds max_message_size {limit}")
+        return frame.payload
+
+    def _fail(self, exc: RemoteProtocolError) -> None:
+        self.failure = exc
+        self._recv_buffer.clear()
+        self._assembler.reset()
+        if self.close_sent is None:
+            # An extension could report a code that may not be sent; 1002 stands in for it.
+            code = exc.code if is_valid_wire_code(exc.code) else int(CloseCode.PROTOCOL_ERROR)
+            self._queue_close(Close(code))
+
+    # ------------------------------------------------------------------ sending
+
+    def send(self, frame: Frame) -> None:
+        """Queue a whole Text/Binary message or a control frame.
+
+        A message is split into frames of ``fragment_size`` payload bytes when that is set.
+        Sending a Close sets ``close_sent``; ``Close(1005)`` sends an empty Close body.
+
+        Raises:
+            LocalProtocolError: a Close was already queued (a second Close included); a control
+                payload over 125 bytes; a close code that may not be sent or a reason over 123
+                bytes; text that is not encodable; a data message while a message streamed
+                with :meth:`send_fragment` is unfinished.
+            TypeError: ``frame`` is not one of the frame classes.
+        """
+        if self.close_sent is not None:
+            raise LocalProtocolError("a Close was already sent; no frame may follow it")
+        if isinstance(frame, _MESSAGES):
+            if self._stream_opcode:
+                raise LocalProtocolError("a fragmented message is unfinished (send_fragment)")
+            if isinstance(frame, Text):
+                opcode, payload = _TEXT, _encode_text(frame.data)
+            else:
+                opcode, payload = _BINARY, frame.data
+            size = self._fragment_size
+            if size is None or len(payload) <= size:
+                self._queue_data(opcode, payload, True)
+                return
+            view = memoryview(payload)
+            last = len(payload) - size
+            for offset in range(0, len(payload), size):
+                self._queue_data(
+                    opcode if offset == 0 else _CONTINUATION,
+                    view[offset : offset + size],
+                    offset >= last,
+                )
+        elif isinstance(frame, _PINGS):
+            data = frame.data
+            if len(data) > MAX_CONTROL_PAYLOAD:
+                raise LocalProtocolError(
+                    f"control frame payload of {len(data)} bytes, more than {MAX_CONTROL_PAYLOAD}"
+                )
+            self._queue_frame(_PING if isinstance(frame, Ping) else _PONG, data)
+        elif isinstance(frame, Close):
+            self._queue_close(frame)
+        else:
+            raise TypeError(f"not a frame: {frame!r}")
+
+    def send_fragment(self, data: str | bytes, *, fin: bool) -> None:
+        """Queue one fragment (one frame) of a streamed message.
+
+        The first fragment's type sets the message type (``str``: text, ``bytes``: binary);
+        ``fin=True`` ends the message. Control frames may be sent between fragments.
+        ``fragment_size`` does not apply: each call is one frame.
+
+        Raises:
+            LocalProtocolError: a Close was already queued; the type differs from the first
+                fragment's; text that is not encodable.
+            TypeError: ``data`` is neither ``str`` nor bytes-like.
+        """
+        if self.close_sent is not None:
+            raise LocalProtocolError("a Close was already sent; no frame may follow it")
+        payload: BytesLike
+        if isinstance(data, str):
+            opcode, payload = _TEXT, _encode_text(data)
+        elif isinstance(data, _BYTES_LIKE):
+            opcode, payload = _BINARY, data
+        else:
+            raise TypeError(f"a fragment is str or bytes, not {type(data).__name__}")
+        current = self._stream_opcode
+        if current and current != opcode:
+            raise LocalProtocolError(
+                "all fragments of a message must have its type (str for text, bytes for binary)"
+            )
+        self._queue_data(_CONTINUATION if current else opcode, payload, fin)
+        self._stream_opcode = 0 if fin else opcode
+
+    def data_to_send(self) -> list[bytes]:
+        """Take every queued chunk, in order; the queue is left empty.
+
+        Small frames share one chunk; a large frame is a chunk of its own, header included.
+        """
+        out = self._out
+        if self._pending:
+            out.append(bytes(self._pending))
+            self._pending.clear()
+        self._out = []
+        self._out_size = 0
+        return out
+
+    @property
+    def message_in_progress(self) -> bool:
+        """Whether a message streamed with :meth:`send_fragment` is unfinished."""
+        return self._stream_opcode != 0
+
+    @property
+    def bytes_to_send(self) -> int:
+        """Number of bytes queued and not yet taken by :meth:`data_to_send` (for back-pressure)."""
+        return self._out_size + len(self._pending)
+
+    def _queue_close(self, close: Close) -> None:
+        """Queue ``close`` and record it as ``close_sent``.
+
+        Raises:
+            LocalProtocolError: from :func:`~statews.framing.encode_close`.
+        """
+        payload = encode_close(close)
+        self._queue_frame(_CLOSE, payload)
+        self.close_sent = close
+
+    def _queue_data(self, opcode: int, payload: BytesLike, fin: bool) -> None:
+        """Queue one data frame, through the extensions when there are any."""
+        if not self._extensions:
+            self._queue_frame(opcode, payload, fin)
+            return
+        frame = RawFrame(Opcode(opcode), bytes(payload), fin)
+        for ext in self._extensions:
+            frame = ext.encode(frame)
+        rsv = (frame.rsv1 << 2) | (frame.rsv2 << 1) | frame.rsv3
+        self._queue_frame(frame.opcode, frame.payload, frame.fin, rsv)
+
+    def _queue_frame(self, opcode: int, payload: BytesLike, fin: bool = True, rsv: int = 0) -> None:
+        """Mask and queue one frame with a fresh key."""
+        frame = client_frame(opcode, payload, self._keys.next(), fin=fin, rsv=rsv)
+        if len(frame) <= _COALESCE_LIMIT:
+            self._pending += frame
+            return
+        if self._pending:
+            self._out.append(bytes(self._pending))
+            self._out_size += len(self._pending)
+            self._pending.clear()
+        self._out.append(frame)
+        self._out_size += len(frame)

@@ -1,0 +1,184 @@
+"""Rule 6: UTF-8 is validated incrementally and fails at the first byte that cannot be part of
+valid UTF-8, byte by byte and fragment by fragment, with code 1007."""
+
+from __future__ import annotations
+
+import pytest
+from core_wire import close_body, server_frame
+
+from statews.errors import RemoteProtocolError
+from statews.events import Text
+from statews.protocol import ClientProtocol
+from statews.utf8 import Utf8Decoder, decode_utf8
+
+# RFC 3629 section 4: the allowed range of each byte of a sequence, by lead byte.
+_CONT = range(0x80, 0xC0)
+
+
+def _sequence_ranges(lead: int) -> list[range] | None:
+    if lead < 0x80:
+        return []
+    if 0xC2 <= lead <= 0xDF:
+        return [_CONT]
+    if lead == 0xE0:
+        return [range(0xA0, 0xC0), _CONT]
+    if 0xE1 <= lead <= 0xEC or lead in (0xEE, 0xEF):
+        return [_CONT, _CONT]
+    if lead == 0xED:
+        return [range(0x80, 0xA0), _CONT]
+    if lead == 0xF0:
+        return [range(0x90, 0xC0), _CONT, _CONT]
+    if 0xF1 <= lead <= 0xF3:
+        return [_CONT, _CONT, _CONT]
+    if lead == 0xF4:
+        return [range(0x80, 0x90), _CONT, _CONT]
+    return None
+
+
+def first_invalid_index(data: bytes) -> int | None:
+    """Model: index of the first byte after which ``data[: i + 1]`` is no prefix of valid UTF-8."""
+    i = 0
+    while i < len(data):
+        ranges = _sequence_ranges(data[i])
+        if ranges is None:
+            return i
+        for j, allowed in enumerate(ranges, start=1):
+            if i + j >= len(data):
+                return None
+            if data[i + j] not in allowed:
+                return i + j
+        i += 1 + len(ranges)
+    return None
+
+
+def fail_index_byte_by_byte(data: bytes) -> int | None:
+    """Feed ``data`` one byte at a time; the index of the byte that raised, if any."""
+    decoder = Utf8Decoder()
+    for i in range(len(data)):
+        try:
+            decoder.decode(data[i : i + 1], final=False)
+        except RemoteProtocolError as exc:
+            error = exc
+            break
+    else:
+        return None
+    assert error.code == 1007
+    return i
+
+
+FAIL_FAST = [
+    ("surrogate ED A0", b"\xed\xa0\x80", 1),
+    ("surrogate ED BF", b"a\xed\xbf\xbf", 2),
+    ("overlong C0 80", b"\xc0\x80", 0),
+    ("overlong C1", b"\xc1\xbf", 0),
+    ("overlong E0 80", b"\xe0\x80\x80", 1),
+    ("overlong E0 9F", b"\xe0\x9f\xbf", 1),
+    ("overlong F0 80", b"\xf0\x80\x80\x80", 1),
+    ("overlong F0 8F", b"\xf0\x8f\xbf\xbf", 1),
+    ("above U+10FFFF F4 90", b"\xf4\x90\x80\x80", 1),
+    ("F5 lead", b"\xf5\x80\x80\x80", 0),
+    ("FF", b"ok\xff", 2),
+    ("lone continuation", b"\x80", 0),
+    ("bad third byte", b"\xe1\x80\x41", 2),
+    ("bad fourth byte", b"\xf1\x80\x80\x41", 3),
+    ("valid 4-byte", "\U0010ffff".encode(), None),
+    ("valid surrogate-adjacent", "\ud7ff\ue000".encode(), None),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "index"), [c[1:] for c in FAIL_FAST], ids=[c[0] for c in FAIL_FAST]
+)
+def test_fails_at_the_first_invalid_byte(data: bytes, index: int | None) -> None:
+    assert first_invalid_index(data) == index  # the model agrees with the table
+    assert fail_index_byte_by_byte(data) == index
+
+
+def test_every_two_byte_prefix_against_the_model() -> None:
+    for lead in range(256):
+        for second in range(256):
+            data = bytes((lead, second))
+            assert fail_index_byte_by_byte(data) == first_invalid_index(data), data.hex()
+
+
+@pytest.mark.parametrize("lead", [0xE0, 0xED, 0xF0, 0xF4])
+def test_three_byte_prefixes_against_the_model(lead: int) -> None:
+    for second in range(0x80, 0xC0):
+        for third in (0x00, 0x7F, 0x80, 0xBF, 0xC0, 0xFF):
+            data = bytes((lead, second, third))
+            assert fail_index_byte_by_byte(data) == first_invalid_index(data), data.hex()
+
+
+def test_truncated_tail_fails_only_when_final() -> None:
+    decoder = Utf8Decoder()
+    assert decoder.decode(b"ab\xe2\x82", final=False) == "ab"
+    with pytest.raises(RemoteProtocolError) as info:
+        decoder.decode(b"", final=True)
+    assert info.value.code == 1007
+
+
+def test_decode_utf8_whole_payload() -> None:
+    assert decode_utf8("é€𝄞".encode()) == "é€𝄞"
+    with pytest.raises(RemoteProtocolError) as info:
+        decode_utf8(b"\xed\xa0\x80")
+    assert info.value.code == 1007
+
+
+# ---------------------------------------------------------------- through the protocol
+
+# (fragments of one text message, index of the fragment that must fail or None)
+FRAGMENTS = [
+    ([b"caf", b"\xc3", b"\xa9!"], None),
+    ([b"ok", b"\xed\xa0", b"\x80"], 1),  # known invalid at the end of fragment 1
+    ([b"ok\xed", b"\xa0\x80", b"more"], 1),
+    ([b"fine", b"\xc0\x80", b"never"], 1),
+    ([b"\xf4", b"\x90", b"\x80\x80"], 1),
+    ([b"good", b"good", b"\xe2\x82"], 2),  # truncated at the end of the message
+    ([b"\xf0\x9d", b"\x84", b"\x9e"], None),
+]
+
+
+@pytest.mark.parametrize(("fragments", "failing"), FRAGMENTS)
+def test_text_fragments_fail_in_the_fragment_that_breaks_them(
+    fragments: list[bytes], failing: int | None
+) -> None:
+    proto = ClientProtocol()
+    for i, part in enumerate(fragments):
+        opcode = 0x1 if i == 0 else 0x0
+        proto.receive_data(server_frame(opcode, part, fin=i == len(fragments) - 1))
+        if failing is not None and i >= failing:
+            assert proto.failure is not None
+            assert proto.failure.code == 1007
+            return
+        assert proto.failure is None
+    assert failing is None
+
+
+def test_text_fed_byte_by_byte_in_one_byte_fragments() -> None:
+    text = "añ€𝄞"
+    data = text.encode()
+    stream = b"".join(
+        server_frame(0x1 if i == 0 else 0x0, data[i : i + 1], fin=i == len(data) - 1)
+        for i in range(len(data))
+    )
+    proto = ClientProtocol()
+    events = [e for i in range(len(stream)) for e in proto.receive_data(stream[i : i + 1])]
+    assert events == [Text(text)]
+
+
+@pytest.mark.parametrize(
+    "payload", [b"\xff", b"\xed\xa0\x80", b"\xc0\x80", b"\xf4\x90\x80\x80", b"ab\xe2\x82"]
+)
+def test_invalid_single_frame_text_is_1007(payload: bytes) -> None:
+    proto = ClientProtocol()
+    assert proto.receive_data(server_frame(0x1, payload)) == []
+    assert proto.failure is not None
+    assert proto.failure.code == 1007
+
+
+def test_invalid_close_reason_is_1007() -> None:
+    proto = ClientProtocol()
+    proto.receive_data(server_frame(0x8, close_body(1000, b"\xed\xa0\x80")))
+    assert proto.failure is not None
+    assert proto.failure.code == 1007
+    assert proto.close_received is None
