@@ -14,7 +14,8 @@ Every error statews raises derives from :class:`WebSocketError`::
     │   ├── HandshakeRejected                  the server answered with a non-101 status
     │   ├── ConnectError (also OSError)        the TCP connection could not be made
     │   ├── ConnectTimeout (also TimeoutError) TCP/TLS connect and upgrade took too long
-    │   └── TLSError                           the TLS handshake failed (the ssl error is kept)
+    │   ├── TLSError                           the TLS handshake failed (the ssl error is kept)
+    │   └── ProxyError                         the proxy did not open the tunnel
     ├── ConnectionClosed                       the connection is closed; carries .code/.reason
     │   ├── ConnectionClosedOK                 ... after a normal closing handshake (1000/1001)
     │   └── ConnectionClosedError              ... after an error or an abnormal end
@@ -54,6 +55,7 @@ __all__ = [
     "OptionsError",
     "PayloadTooBig",
     "ProtocolError",
+    "ProxyError",
     "RecvTimeout",
     "RemoteProtocolError",
     "TLSError",
@@ -221,6 +223,31 @@ class ConnectTimeout(HandshakeError, TimeoutError):
 
 class TLSError(HandshakeError):
     """The TLS handshake failed; the underlying :class:`ssl.SSLError` is ``__cause__``."""
+
+
+class ProxyError(HandshakeError):
+    """The proxy did not open a tunnel to the server.
+
+    An HTTP proxy answered CONNECT with a non-2xx status (``status``, ``reason`` and
+    ``headers`` are its response; 407 means proxy authentication is required or was
+    refused), a SOCKS5 proxy sent a failure reply (``reply`` is its code), refused our
+    authentication, or broke its handshake (closed, malformed or oversized answer).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        reason: str = "",
+        headers: Sequence[tuple[str, str]] = (),
+        reply: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.headers = list(headers)
+        self.reply = reply
 
 
 class ConnectionClosed(WebSocketError):

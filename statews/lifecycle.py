@@ -69,7 +69,7 @@ class Lifecycle(StateMachine):
     """Both Close frames were exchanged and the TCP connection ended."""
     close_timeout = closing.to(closed)
     """The closing handshake did not finish within ``close_timeout``; TCP was aborted."""
-    connection_lost = upgrading.to(closed) | connected.to(closed) | closing.to(closed)
+    connection_lost = connected.to(closed) | closing.to(closed)
     """TCP ended or broke without a complete closing handshake (1006)."""
     aborted = idle.to(closed) | upgrading.to(closed) | connected.to(closed) | closing.to(closed)
     """The application closed before connecting, or the connection's tasks were cancelled."""

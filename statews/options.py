@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from .deflate import DeflateSettings
 from .errors import OptionsError
 from .schema import (
     PATH,
@@ -49,9 +50,11 @@ from .schema import (
     IPAddress,
     Port,
     Protocols,
+    ProxySetting,
     RequestPath,
     Seconds,
     Size,
+    WindowBits,
     check_host,
     input_json_schema,
     invalid,
@@ -62,6 +65,7 @@ _PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
 
 __all__ = [
     "ConnectOptions",
+    "DeflateOptions",
     "Options",
     "SSLOptions",
     "json_schema",
@@ -127,6 +131,43 @@ class ConnectOptions(_Model):
         description="Seconds before racing the next resolved address (RFC 8305); "
         "None tries one address at a time.",
     )
+
+
+class DeflateOptions(_Model):
+    """permessage-deflate (RFC 7692) parameters, used when ``compression`` is ``"deflate"``."""
+
+    _group = ("deflate",)
+
+    client_max_window_bits: WindowBits | None = Field(
+        default=None,
+        description="LZ77 window (bits) we promise to compress with, 9-15; None offers the "
+        "bare parameter and lets the server choose.",
+    )
+    server_max_window_bits: WindowBits | None = Field(
+        default=None,
+        description="Largest window (bits) the server may compress with, 9-15; None: no limit.",
+    )
+    client_no_context_takeover: bool = Field(
+        default=False, description="Compress each outgoing message with a fresh context."
+    )
+    server_no_context_takeover: bool = Field(
+        default=False, description="Ask the server to compress each message with a fresh context."
+    )
+    compress_level: int = Field(
+        default=6, ge=0, le=9, description="zlib compression level for outgoing messages (0-9)."
+    )
+    mem_level: int = Field(
+        default=8, ge=1, le=9, description="zlib memLevel for the compressor (1-9)."
+    )
+    threshold: int = Field(
+        default=128,
+        ge=0,
+        description="Outgoing messages (first frames) shorter than this are sent uncompressed.",
+    )
+
+    def settings(self) -> DeflateSettings:
+        """These options as the codec's settings."""
+        return DeflateSettings(**self.model_dump())
 
 
 class SSLOptions(_Model):
@@ -339,11 +380,42 @@ class Options(_Model):
         default=64 * 1024,
         description="Bytes queued for the writer before send() waits (back-pressure).",
     )
+    compression: Literal["deflate"] | None = Field(
+        default="deflate",
+        description='Offer permessage-deflate ("deflate") or no compression (null).',
+    )
+    deflate: DeflateOptions = Field(
+        default_factory=DeflateOptions, description="permessage-deflate parameters."
+    )
+    ping_interval: Seconds | None = Field(
+        default=20.0,
+        description="Seconds between keepalive pings; None sends none.",
+    )
+    ping_timeout: Seconds | None = Field(
+        default=20.0,
+        description="Seconds to wait for a keepalive ping's pong before failing the connection "
+        "with 1011; None waits forever.",
+    )
     connect_options: ConnectOptions = Field(
         default_factory=ConnectOptions, description="TCP connection options."
     )
     ssl_options: SSLOptions = Field(
         default_factory=SSLOptions, description='TLS options, used when transport is "ssl".'
+    )
+    proxy: ProxySetting = Field(
+        default="auto",
+        repr=False,  # may hold a password
+        description="Proxy to tunnel through: an http://, https://, socks5:// (we resolve the "
+        "host) or socks5h:// (the proxy resolves it) URL, user:password@ for authentication; "
+        '"auto" takes it from the environment (wss_proxy/ws_proxy, then https_proxy/'
+        "http_proxy, then all_proxy, no_proxy exempting hosts); null connects directly. An "
+        "https:// proxy is verified with ssl_options.",
+    )
+    unix_path: FileName | None = Field(
+        default=None,
+        json_schema_extra=PATH,
+        description="Connect over this Unix domain socket instead of TCP (and no proxy); "
+        "host and port still make the Host header.",
     )
 
     @property

@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
+from .proxyconf import AUTO, parse_proxy_url
+
 __all__ = [
     "PATH",
     "RESERVED_HEADERS",
@@ -29,9 +31,11 @@ __all__ = [
     "IPAddress",
     "Port",
     "Protocols",
+    "ProxySetting",
     "RequestPath",
     "Seconds",
     "Size",
+    "WindowBits",
     "check_host",
     "input_json_schema",
     "invalid",
@@ -190,6 +194,16 @@ def _check_alpn(value: str) -> str:
     return value
 
 
+def _check_proxy(value: str | None) -> str | None:
+    if value is None or value == AUTO:
+        return value
+    try:
+        parse_proxy_url(value)
+    except ValueError as exc:  # the message never holds the password
+        raise invalid(f"Input should be a proxy URL, 'auto' or null: {exc}") from None
+    return value
+
+
 #: Marks the fields holding a file-system path: config files resolve relative ones
 #: against their own directory. Also their JSON Schema "format".
 PATH: dict[str, Any] = {"format": "path"}
@@ -198,6 +212,7 @@ PATH: dict[str, Any] = {"format": "path"}
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False), BeforeValidator(_not_bool)]
 Delay = Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_not_bool)]
 Size = Annotated[int, Field(ge=1), BeforeValidator(_not_bool)]
+WindowBits = Annotated[int, Field(ge=9, le=15), BeforeValidator(_not_bool)]
 Port = Annotated[int, Field(ge=1, le=65535), BeforeValidator(_not_bool)]
 # Text that ends up on the wire or in a URL, checked for injection and structure.
 Host = Annotated[str, AfterValidator(check_host)]
@@ -210,6 +225,7 @@ Headers = Annotated[tuple[tuple[str, str], ...], BeforeValidator(_parse_headers)
 Protocols = Annotated[
     tuple[Annotated[str, AfterValidator(_check_token)], ...], AfterValidator(_check_unique)
 ]
+ProxySetting = Annotated[str | None, AfterValidator(_check_proxy)]
 ALPNProtocols = tuple[Annotated[str, AfterValidator(_check_alpn)], ...]
 
 

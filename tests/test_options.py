@@ -61,6 +61,18 @@ def test_defaults() -> None:
         "fragment_size": None,
         "max_queue": 16,
         "write_limit": 64 * 1024,
+        "compression": "deflate",
+        "deflate": {
+            "client_max_window_bits": None,
+            "server_max_window_bits": None,
+            "client_no_context_takeover": False,
+            "server_no_context_takeover": False,
+            "compress_level": 6,
+            "mem_level": 8,
+            "threshold": 128,
+        },
+        "ping_interval": 20.0,
+        "ping_timeout": 20.0,
         "connect_options": {
             "nodelay": True,
             "keepalive": False,
@@ -78,6 +90,8 @@ def test_defaults() -> None:
             "server_hostname": None,
             "alpn_protocols": None,
         },
+        "proxy": "auto",
+        "unix_path": None,
     }
     assert options.ssl_options.context is None
     assert options.secure is False
@@ -242,7 +256,11 @@ def test_several_problems_are_reported_together() -> None:
         ({"prot": 1}, "unknown option 'prot': did you mean 'port'?", "prot"),
         ({"hedaers": {}}, "unknown option 'hedaers': did you mean 'headers'?", "hedaers"),
         ({"uri": "ws://h/"}, "unknown option 'uri': did you mean 'url'?", "uri"),
-        ({"compression": True}, "unknown option 'compression'", "compression"),
+        (
+            {"compresion": "deflate"},
+            "unknown option 'compresion': did you mean 'compression'?",
+            "compresion",
+        ),
         (
             {"ssl_options": {"cafle": "ca.pem"}},
             "ssl_options: unknown option 'cafle': did you mean 'cafile'?",

@@ -1,0 +1,75 @@
+"""statews: a WebSocket client for trio, with hackney_ws semantics and a declared lifecycle.
+
+async with statews.open_websocket("ws://127.0.0.1:8765/") as ws:
+    await ws.send(statews.Text("hello"))
+    print(await ws.recv())
+"""
+
+from .client import open_websocket, start_link
+from .connection import WebSocket
+from .delivery import Closed, Delivery, Failed, Message
+from .errors import (
+    ActiveModeError,
+    CloseCode,
+    ConnectError,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    ConnectTimeout,
+    HandshakeError,
+    HandshakeRejected,
+    InvalidHandshake,
+    InvalidStateError,
+    LocalProtocolError,
+    OptionsError,
+    PayloadTooBig,
+    ProtocolError,
+    ProxyError,
+    RecvTimeout,
+    RemoteProtocolError,
+    TLSError,
+    WebSocketError,
+)
+from .events import Binary, Close, Frame, Ping, Pong, Text
+from .lifecycle import Lifecycle
+from .options import Options
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActiveModeError",
+    "Binary",
+    "Close",
+    "CloseCode",
+    "Closed",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "Delivery",
+    "Failed",
+    "Frame",
+    "HandshakeError",
+    "HandshakeRejected",
+    "InvalidHandshake",
+    "InvalidStateError",
+    "Lifecycle",
+    "LocalProtocolError",
+    "Message",
+    "Options",
+    "OptionsError",
+    "PayloadTooBig",
+    "Ping",
+    "Pong",
+    "ProtocolError",
+    "ProxyError",
+    "RecvTimeout",
+    "RemoteProtocolError",
+    "TLSError",
+    "Text",
+    "WebSocket",
+    "WebSocketError",
+    "open_websocket",
+    "start_link",
+]

@@ -1,0 +1,730 @@
+"""One WebSocket connection on trio: the upgrade, a reader and a writer task, and delivery.
+
+The sans-I/O core (:class:`~statews.protocol.ClientProtocol`) does the framing; this
+module owns every socket operation and the tasks around it; :class:`~statews.lifecycle.
+Lifecycle` holds the lifecycle state. Nothing here keeps a second copy of it: the
+runtime reads ``lifecycle.state`` and sends events.
+
+Tasks (all in the nursery given to :func:`statews.start_link`):
+
+* ``_read_loop`` reads the socket in large chunks, feeds the core, and appends what it
+  returns to the *inbox*, a deque bounded by ``max_queue``. When the inbox is full it
+  stops reading: TCP back-pressure. Pings are answered by the core as they are parsed.
+  It also runs the end of the connection: closing handshake, TCP end, close timeout.
+* ``_write_loop`` writes whatever the core has queued, all of it in one ``send_all``
+  when it is small: frames queued by several senders (and pongs) are coalesced.
+  ``send`` queues and returns, waiting only when more than ``write_limit`` bytes are
+  queued (back-pressure), as an asyncio transport does.
+* ``_deliver_loop`` (active modes only) moves messages from the inbox to the owner's
+  channel, one at a time, so that a change of owner or of mode between two deliveries
+  loses and duplicates nothing.
+
+Invariants: a frame is queued whole or not at all (cancelling ``send`` never
+desynchronises the stream); messages received before the end are handed out before
+the end is reported; every task ends when the connection reaches ``closed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import trio
+
+from .delivery import Active, Closed, Deliverer, Delivery, Failed
+from .errors import (
+    ActiveModeError,
+    CloseCode,
+    ConnectError,
+    ConnectionClosed,
+    ConnectTimeout,
+    HandshakeError,
+    InvalidHandshake,
+    InvalidStateError,
+    OptionsError,
+    RecvTimeout,
+    close_code_for,
+    connection_closed,
+)
+from .events import Binary, Close, Frame, Ping, Pong, Text
+from .lifecycle import Lifecycle
+from .opening import upgrade
+from .options import Options
+from .protocol import ClientProtocol
+from .transport import Transport, open_transport
+
+__all__ = ["WebSocket", "to_frame"]
+
+logger = logging.getLogger("statews.connection")
+
+#: Read size. Large reads amortise trio's per-call cost; 64 KiB is one loopback burst.
+RECEIVE_SIZE = 64 * 1024
+#: Queued chunks up to this total are joined into one write.
+COALESCE_LIMIT = 256 * 1024
+
+
+class _Hooks:
+    """The connection's listener on its lifecycle: synchronous, no I/O."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+
+    def on_enter_closing(self) -> None:
+        self._ws._on_closing()
+
+    def on_enter_closed(self) -> None:
+        self._ws._on_closed()
+
+
+class WebSocket:
+    """A WebSocket client connection (see :func:`statews.start_link`).
+
+    Create it with :func:`statews.start_link`; it starts ``idle``. Its tasks live in the
+    nursery given there and end when the connection is closed or the nursery is
+    cancelled.
+    """
+
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        options: Options,
+        *,
+        owner: trio.MemorySendChannel[Delivery] | None = None,
+        stream: trio.abc.Stream | None = None,
+    ) -> None:
+        self.options = options
+        self._nursery = nursery
+        self.lifecycle = Lifecycle(f"ws{id(self):x}"[-8:], listeners=[_Hooks(self)])
+        #: Without an ``owner``, active mode delivers here (hackney's process mailbox).
+        self.mailbox: trio.MemoryReceiveChannel[Delivery] | None = None
+        if owner is None:
+            owner, self.mailbox = trio.open_memory_channel[Delivery](options.max_queue)
+        self._given_stream = stream
+        self._transport: Transport | None = None
+        self._proto: ClientProtocol | None = None
+        self.subprotocol: str | None = None
+        self.response_headers: tuple[tuple[str, str], ...] = ()
+        self.extensions: tuple[str, ...] = ()
+        # Inbox and its wake-ups: recv/deliverer wait for messages, the reader for room.
+        self._inbox: deque[Frame] = deque()
+        self._has_message = trio.lowlevel.ParkingLot()
+        self._has_room = trio.lowlevel.ParkingLot()
+        # Writer wake-ups: the writer waits for bytes, senders for buffer room.
+        self._has_output = trio.lowlevel.ParkingLot()
+        self._output_room = trio.lowlevel.ParkingLot()
+        self._message_sent = trio.lowlevel.ParkingLot()  # a streamed message ended
+        self._writer_done = trio.Event()
+        self._writing = False  # the writer holds chunks taken from the core
+        self._connect_scope: trio.CancelScope | None = None
+        self._reader_scope = trio.CancelScope()
+        self._deliverer = Deliverer(
+            self, self._inbox, self._has_message, self._has_room, owner, options.active
+        )
+        self._deliverer_running = False
+        self._pings: dict[bytes, tuple[float, trio.Event]] = {}
+        self._error: BaseException | None = None
+        self._closed_exc: ConnectionClosed | None = None
+        self._closed = trio.Event()
+        self._keepalive_scope = trio.CancelScope()
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> str:
+        """``"idle"``, ``"upgrading"``, ``"connected"``, ``"closing"`` or ``"closed"``."""
+        return self.lifecycle.state
+
+    @property
+    def closed_reason(self) -> ConnectionClosed | None:
+        """Once closed: how (the exception ``recv`` raises after the last message)."""
+        return self._closed_exc
+
+    def __repr__(self) -> str:
+        return f"<statews.WebSocket {self.options.url} {self.state}>"
+
+    # ------------------------------------------------------------------ connect
+
+    async def connect(self, timeout: float | None = None) -> None:
+        """Open TCP/TLS and perform the upgrade: ``idle -> upgrading -> connected``.
+
+        Blocks until the upgrade is done. ``timeout`` (default ``connect_timeout``)
+        bounds the whole of it: TCP connect, TLS, request and response.
+
+        Raises:
+            InvalidStateError: not ``idle``.
+            ConnectTimeout: it took longer than the timeout.
+            ConnectError: the TCP connection could not be made.
+            TLSError: the TLS handshake failed.
+            HandshakeRejected: the server answered with another status than 101.
+            InvalidHandshake: the server's answer is not a valid upgrade.
+            ConnectionClosed: ``close()`` was called meanwhile.
+        """
+        self.lifecycle.fire("connect")
+        limit = self.options.connect_timeout if timeout is None else timeout
+        scope = self._connect_scope = trio.CancelScope()
+        try:
+            with scope, trio.fail_after(math.inf if limit is None else limit):
+                await self._upgrade()
+        except trio.TooSlowError as exc:
+            await self._abandon_upgrade(exc)
+            raise ConnectTimeout(f"connect and upgrade took longer than {limit} s") from exc
+        except OSError as exc:
+            await self._abandon_upgrade(exc)
+            raise ConnectError(f"cannot connect to {self.options.url}: {exc}") from exc
+        except trio.BrokenResourceError as exc:
+            await self._abandon_upgrade(exc)
+            raise InvalidHandshake(f"connection broke during the handshake: {exc}") from exc
+        except HandshakeError as exc:
+            await self._abandon_upgrade(exc)
+            raise
+        except BaseException as exc:
+            await self._abandon_upgrade(exc, aborted=True)
+            raise
+        finally:
+            self._connect_scope = None
+        if scope.cancelled_caught:  # close() was called while upgrading
+            await self._abandon_upgrade(None, aborted=True)
+            raise self._closed_error()
+        self._nursery.start_soon(self._read_loop)
+        self._nursery.start_soon(self._write_loop)
+        if self.options.ping_interval is not None:
+            self._nursery.start_soon(self._keepalive_loop)
+        if self._deliverer.mode is not False:
+            self._ensure_deliverer()
+
+    async def _upgrade(self) -> None:
+        options = self.options
+        if self._given_stream is not None:
+            stream = self._given_stream
+            transport = Transport(stream, _socket_stream_of(stream))
+        else:
+            transport = await open_transport(options)
+        self._transport = transport
+        done = await upgrade(transport.stream, options)
+        self.subprotocol = done.subprotocol
+        self.response_headers = done.response.headers
+        self.extensions = tuple(ext.name for ext in done.extensions)
+        self._proto = ClientProtocol(
+            max_frame_size=options.max_frame_size,
+            max_message_size=options.max_message_size,
+            fragment_size=options.fragment_size,
+            extensions=done.extensions,
+        )
+        self.lifecycle.fire("upgraded")
+        if done.trailing:
+            self._ingest(done.trailing)
+
+    async def _abandon_upgrade(self, error: BaseException | None, *, aborted: bool = False) -> None:
+        self._error = error
+        if self.state == "upgrading":
+            self.lifecycle.fire("aborted" if aborted else "upgrade_failed")
+        if self._transport is not None:
+            await trio.aclose_forcefully(self._transport.stream)
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, frame: Frame | tuple[Any, ...] | str) -> None:
+        """Queue one frame for sending; return once the writer has it.
+
+        ``frame`` is a :class:`Text`, :class:`Binary`, :class:`Ping`, :class:`Pong` or
+        :class:`Close`, or one of hackney's forms: ``("text", d)``, ``("binary", d)``,
+        ``"ping"``, ``("ping", d)``, ``"pong"``, ``("pong", d)``, ``"close"``,
+        ``("close", code, reason)``. Sending a Close starts the closing handshake
+        without waiting for it (``close()`` waits). Waits only while more than
+        ``write_limit`` bytes are queued. If cancelled, nothing of the frame was queued.
+
+        Raises:
+            InvalidStateError: the connection is not ``connected``.
+            ConnectionClosed: the connection is closed.
+            LocalProtocolError: the frame breaks the protocol (e.g. ping over 125 bytes).
+            TypeError: ``frame`` is not a frame.
+        """
+        frame = to_frame(frame)
+        self._require_open("send")
+        if isinstance(frame, Close):
+            await trio.lowlevel.checkpoint_if_cancelled()
+            self._queue_close(frame)
+            return
+        await self._wait_output_room()
+        self._require_open("send")
+        assert self._proto is not None
+        self._proto.send(frame)
+        self._has_output.unpark_all()
+
+    def _queue_close(self, frame: Close) -> None:
+        # A Close is never held back by write_limit: closing must work against a peer
+        # that stopped reading (close_timeout then bounds it).
+        assert self._proto is not None
+        self._proto.send(frame)
+        self.lifecycle.fire("close_requested")
+        self._has_output.unpark_all()
+
+    async def send_stream(self, chunks: Iterable[str | bytes]) -> None:
+        """Send one message whose fragments are ``chunks`` (all ``str`` or all ``bytes``).
+
+        Raises: as :meth:`send`.
+        """
+        iterator = iter(chunks)
+        current = next(iterator, None)
+        if current is None:
+            return
+        for following in iterator:
+            await self._send_fragment(current, fin=False)
+            current = following
+        await self._send_fragment(current, fin=True)
+
+    async def _send_fragment(self, data: str | bytes, *, fin: bool) -> None:
+        self._require_open("send")
+        await self._wait_output_room()
+        self._require_open("send")
+        assert self._proto is not None
+        self._proto.send_fragment(data, fin=fin)
+        self._has_output.unpark_all()
+        if fin:
+            self._message_sent.unpark_all()
+
+    async def ping(self, data: bytes | None = None) -> float:
+        """Send a ping and wait for its pong; return the round-trip time in seconds.
+
+        A pong answers the ping with the same payload and every ping sent before it.
+
+        Raises: as :meth:`send`; :class:`ConnectionClosed` if the connection ends first.
+        """
+        payload = os.urandom(4) if data is None else bytes(data)
+        while payload in self._pings:
+            payload = os.urandom(4)
+        waiter = trio.Event()
+        sent_at = trio.current_time()
+        self._pings[payload] = (sent_at, waiter)
+        try:
+            await self.send(Ping(payload))
+        except BaseException:
+            self._pings.pop(payload, None)
+            raise
+        await waiter.wait()
+        if payload in self._pings:  # woken by the end, not by a pong
+            del self._pings[payload]
+            raise self._closed_error()
+        return trio.current_time() - sent_at
+
+    async def _wait_output_room(self) -> None:
+        proto = self._proto
+        while proto is not None and proto.bytes_to_send >= self.options.write_limit:
+            if self.state == "closed":
+                return
+            await self._output_room.park()
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    def _require_open(self, operation: str) -> None:
+        """The lifecycle decides; once closed, the refusal says how the connection ended."""
+        try:
+            self.lifecycle.require(operation)
+        except InvalidStateError:
+            if self.state == "closed":
+                raise self._closed_error() from None
+            raise
+
+    # ------------------------------------------------------------------ receiving
+
+    async def recv(self, timeout: float | None = None) -> Frame:
+        """Return the next message (passive mode only).
+
+        Messages received before the connection ended are returned first; then
+        :class:`ConnectionClosed` is raised. ``timeout`` defaults to ``recv_timeout``.
+
+        Raises:
+            InvalidStateError: not connected yet.
+            ActiveModeError: the connection is in active mode.
+            RecvTimeout: nothing arrived in time; the connection stays usable.
+            ConnectionClosed: the connection is closed and every message was read.
+        """
+        self.lifecycle.require("recv")
+        if self._deliverer.mode is not False:
+            raise ActiveModeError(
+                f"recv() is for passive mode; active={self._deliverer.mode!r} delivers to the owner"
+            )
+        limit = self.options.recv_timeout if timeout is None else timeout
+        if limit is None:
+            return await self._next_message()
+        try:
+            with trio.fail_after(limit):
+                return await self._next_message()
+        except trio.TooSlowError:
+            raise RecvTimeout(f"no message within {limit} s") from None
+
+    async def _next_message(self) -> Frame:
+        inbox = self._inbox
+        while not inbox:
+            if self.state == "closed":
+                await trio.lowlevel.checkpoint()
+                raise self._closed_error()
+            await self._has_message.park()
+        await trio.lowlevel.checkpoint_if_cancelled()
+        frame = inbox.popleft()
+        self._has_room.unpark_all()
+        return frame
+
+    # ------------------------------------------------------------------ active mode
+
+    async def setopts(self, *, active: Active) -> None:
+        """Set the delivery mode: ``False`` (passive), ``True`` or ``"once"``.
+
+        ``"once"`` delivers one message to the owner, then returns to passive; set it
+        again for the next one. Takes effect between two deliveries.
+
+        Raises:
+            OptionsError: ``active`` is not one of the three values.
+        """
+        if not (active is True or active is False or active == "once"):
+            raise OptionsError(
+                f"active: expected False, True or 'once', got {active!r}", option="active"
+            )
+        self.lifecycle.require("setopts")
+        await self._deliverer.change(mode=active)
+        if active is not False:
+            self._ensure_deliverer()
+
+    async def controlling_process(self, owner: trio.MemorySendChannel[Delivery]) -> None:
+        """Deliver to ``owner`` from now on; nothing in flight is lost or duplicated."""
+        self.lifecycle.require("controlling_process")
+        self.mailbox = None
+        await self._deliverer.change(owner=owner)
+
+    def _ensure_deliverer(self) -> None:
+        if not self._deliverer_running and self.state not in ("idle", "upgrading"):
+            self._deliverer_running = True
+            self._nursery.start_soon(self._deliver_loop)
+
+    async def _deliver_loop(self) -> None:
+        try:
+            await self._deliverer.run(self._end_delivery, lambda: self.state == "closed")
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            logger.info("%r: owner channel closed; closing with 1001", self)
+            if self.state == "connected":
+                self._queue_close(Close(CloseCode.GOING_AWAY, "owner went away"))
+        finally:
+            self._deliverer_running = False
+
+    def _end_delivery(self) -> Delivery:
+        closed = self._closed_error()
+        if closed.rcvd is not None:
+            return Closed(self, closed.rcvd.code, closed.rcvd.reason)
+        return Failed(self, closed)
+
+    # ------------------------------------------------------------------ close
+
+    async def close(self, code: int = CloseCode.NORMAL_CLOSURE, reason: str = "") -> None:
+        """Close gracefully and wait until closed, at most ``close_timeout`` (then abort).
+
+        Idempotent: closing a closing or closed connection only waits for the end.
+        Closing an idle or upgrading connection abandons it.
+
+        Raises:
+            LocalProtocolError: ``code`` may not be sent or ``reason`` is too long.
+        """
+        state = self.state
+        if state == "idle":
+            self.lifecycle.fire("aborted")
+        elif state == "upgrading":
+            if self._connect_scope is not None:
+                self._connect_scope.cancel()
+        elif state == "connected":
+            self._queue_close(Close(code, reason))
+        await self._closed.wait()
+
+    async def aclose(self) -> None:
+        """``close()`` with code 1000, for ``async with`` and trio conventions."""
+        await self.close()
+
+    async def __aenter__(self) -> WebSocket:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        with trio.CancelScope(shield=True):
+            await self.close()
+
+    def _on_closing(self) -> None:
+        self._keepalive_scope.cancel()
+        timeout = self.options.close_timeout
+        if timeout is not None:
+            self._reader_scope.deadline = min(
+                self._reader_scope.deadline, trio.current_time() + timeout
+            )
+        self._has_output.unpark_all()
+        self._has_room.unpark_all()  # a reader held back by a full inbox must see the Close
+
+    def _on_closed(self) -> None:
+        self._keepalive_scope.cancel()
+        self._closed_exc = self._closed_error()
+        for _, waiter in self._pings.values():
+            waiter.set()
+        self._closed.set()
+        self._has_message.unpark_all()
+        self._has_room.unpark_all()
+        self._has_output.unpark_all()
+        self._output_room.unpark_all()
+
+    def _closed_error(self) -> ConnectionClosed:
+        """A fresh exception describing the end (fresh: re-raising one instance would
+        pile up tracebacks)."""
+        proto = self._proto
+        rcvd = proto.close_received if proto is not None else None
+        sent = proto.close_sent if proto is not None else None
+        error = self._error
+        if error is not None:
+            detail = f"{type(error).__name__}: {error}"
+        elif proto is None:
+            detail = "closed before the upgrade completed"
+        else:
+            detail = ""
+        closed = connection_closed(rcvd, sent, detail)
+        closed.__cause__ = error
+        return closed
+
+    # ------------------------------------------------------------------ addresses
+
+    def peername(self) -> tuple[str, int]:
+        """The peer's (address, port). Raises InvalidStateError unless connected/closing."""
+        self.lifecycle.require("peername")
+        assert self._transport is not None
+        address = self._transport.socket_stream.socket.getpeername()
+        return _address(address)
+
+    def sockname(self) -> tuple[str, int]:
+        """Our (address, port). Raises InvalidStateError unless connected/closing."""
+        self.lifecycle.require("sockname")
+        assert self._transport is not None
+        address = self._transport.socket_stream.socket.getsockname()
+        return _address(address)
+
+    # ------------------------------------------------------------------ the tasks
+
+    def _ingest(self, data: bytes | bytearray) -> None:
+        """Feed the core and act on what it found, with no await in between: the
+        lifecycle never lags behind the core (a Close parsed is a transition made)."""
+        proto = self._proto
+        assert proto is not None
+        frames = proto.receive_data(data)
+        if proto.bytes_to_send:
+            self._has_output.unpark_all()
+        if frames:
+            self._take_in(frames)
+        if proto.failure is not None or proto.close_received is not None:
+            self._begin_closing()
+
+    def _take_in(self, frames: list[Frame]) -> None:
+        """Route what the core parsed: messages to the inbox, pongs to ping waiters."""
+        keep_control = self.options.control_frames
+        inbox = self._inbox
+        closing = self.state == "closing"
+        for frame in frames:
+            kind = type(frame)
+            if kind is Text or kind is Binary:
+                if closing and len(inbox) >= self.options.max_queue:
+                    # The application asked to close: what the peer still sends is
+                    # best effort, and memory stays bounded.
+                    logger.info("%r: dropped a message received while closing", self)
+                    continue
+                inbox.append(frame)
+            elif kind is not Close:
+                if isinstance(frame, Pong) and self._pings:
+                    self._acknowledge_pings(frame.data)
+                if keep_control:
+                    inbox.append(frame)
+        if frames:
+            self._has_message.unpark_all()
+
+    def _acknowledge_pings(self, payload: bytes) -> None:
+        if payload not in self._pings:
+            return
+        for key in list(self._pings):
+            _, waiter = self._pings.pop(key)
+            waiter.set()
+            if key == payload:
+                break
+
+    def _fail(self, error: BaseException, reason: str) -> None:
+        """Fail the connection: send a Close with the code that ``error`` maps to."""
+        if self.state != "connected":
+            return
+        assert self._proto is not None
+        self._error = error
+        self._proto.send(Close(close_code_for(error), reason))
+        self.lifecycle.fire("failed")
+        self._has_output.unpark_all()
+
+    async def _keepalive_loop(self) -> None:
+        """Ping every ``ping_interval``; fail with 1011 when a pong is ``ping_timeout`` late."""
+        interval = self.options.ping_interval
+        timeout = self.options.ping_timeout
+        assert interval is not None
+        with self._keepalive_scope:
+            while True:
+                await trio.sleep(interval)
+                # A ping is legal between fragments, but some peers mishandle it there.
+                while self._proto is not None and self._proto.message_in_progress:
+                    await self._message_sent.park()
+                try:
+                    with trio.fail_after(math.inf if timeout is None else timeout):
+                        await self.ping()
+                except trio.TooSlowError:
+                    self._fail(
+                        TimeoutError(f"keepalive: no pong within {timeout} s"),
+                        "keepalive ping timeout",
+                    )
+                    return
+                except (ConnectionClosed, InvalidStateError):
+                    return
+
+    async def _read_loop(self) -> None:
+        transport = self._transport
+        proto = self._proto
+        assert transport is not None
+        assert proto is not None
+        stream = transport.stream
+        inbox = self._inbox
+        limit = self.options.max_queue
+        event = "connection_lost"
+        try:
+            with self._reader_scope:
+                while True:
+                    if len(inbox) >= limit and self.state == "connected":
+                        await self._has_room.park()
+                        continue
+                    data = await stream.receive_some(RECEIVE_SIZE)
+                    if not data:
+                        proto.receive_eof()
+                        event = self._end_event()
+                        break
+                    self._ingest(data)
+            if self._reader_scope.cancelled_caught:
+                event = "close_timeout"
+                self._error = self._error or TimeoutError(
+                    f"closing handshake took longer than {self.options.close_timeout} s"
+                )
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            self._error = self._error or exc
+            event = "connection_lost"
+        except BaseException as exc:
+            self._error = self._error or exc
+            event = "aborted"
+            raise
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._finish(event)
+
+    def _begin_closing(self) -> None:
+        """The core saw the peer's Close or a violation (and queued our Close)."""
+        proto = self._proto
+        assert proto is not None
+        if proto.failure is not None and self._error is None:
+            self._error = proto.failure
+        if self.state == "connected":
+            self.lifecycle.fire("failed" if proto.failure is not None else "close_received")
+
+    def _end_event(self) -> str:
+        proto = self._proto
+        assert proto is not None
+        if proto.close_received is not None and proto.close_sent is not None:
+            return "close_completed"
+        return "connection_lost"
+
+    async def _finish(self, event: str) -> None:
+        """End the connection: let the writer flush (bounded), close TCP, fire ``event``."""
+        if event in ("close_completed", "connection_lost") and self._proto is not None:
+            with trio.move_on_after(self.options.close_timeout or 1.0):
+                while (
+                    self._proto.bytes_to_send or self._writing
+                ) and not self._writer_done.is_set():
+                    self._has_output.unpark_all()
+                    await self._output_room.park()
+        if self._transport is not None:
+            await trio.aclose_forcefully(self._transport.stream)
+        if self.state != "closed":
+            self.lifecycle.fire(event)
+
+    async def _write_loop(self) -> None:
+        transport = self._transport
+        proto = self._proto
+        assert transport is not None
+        assert proto is not None
+        stream = transport.stream
+        try:
+            while self.state != "closed":
+                chunks = proto.data_to_send()
+                if not chunks:
+                    self._output_room.unpark_all()
+                    await self._has_output.park()
+                    continue
+                self._writing = True
+                for chunk in _coalesce(chunks):
+                    await stream.send_all(chunk)
+                self._writing = False
+                self._output_room.unpark_all()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            if self.state != "closed":
+                self._error = self._error or exc
+                await trio.aclose_forcefully(stream)
+        finally:
+            self._writer_done.set()
+            self._output_room.unpark_all()
+
+
+_BYTES_FRAMES: dict[str, Callable[[bytes], Frame]] = {"binary": Binary, "ping": Ping, "pong": Pong}
+
+
+def to_frame(frame: Frame | tuple[Any, ...] | str) -> Frame:
+    """Normalise hackney's frame forms to frame objects.
+
+    Raises:
+        TypeError: not a frame in any accepted form.
+    """
+    if isinstance(frame, Text | Binary | Ping | Pong | Close):
+        return frame
+    if frame == "ping":
+        return Ping()
+    if frame == "pong":
+        return Pong()
+    if frame == "close":
+        return Close()
+    if isinstance(frame, tuple) and frame:
+        kind, *rest = frame
+        if kind == "text" and len(rest) == 1:
+            data = rest[0]
+            return Text(data.decode("utf-8") if isinstance(data, bytes | bytearray) else data)
+        if kind in ("binary", "ping", "pong") and len(rest) == 1:
+            data = rest[0]
+            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            return _BYTES_FRAMES[kind](payload)
+        if kind == "close" and len(rest) == 2:
+            code, reason = rest
+            return Close(int(code), reason.decode() if isinstance(reason, bytes) else reason)
+    raise TypeError(f"not a WebSocket frame: {frame!r}")
+
+
+def _coalesce(chunks: list[bytes]) -> Iterable[bytes]:
+    if len(chunks) == 1:
+        return chunks
+    total = sum(map(len, chunks))
+    if total <= COALESCE_LIMIT:
+        return (b"".join(chunks),)
+    return chunks
+
+
+def _socket_stream_of(stream: trio.abc.Stream) -> trio.SocketStream:
+    inner: Any = stream
+    while not isinstance(inner, trio.SocketStream):
+        inner = getattr(inner, "transport_stream", None)
+        if inner is None:
+            raise TypeError("the given stream does not run over a trio.SocketStream")
+    return inner
+
+
+def _address(address: Any) -> tuple[str, int]:
+    if isinstance(address, tuple):
+        return str(address[0]), int(address[1])
+    return str(address), 0

@@ -1,0 +1,152 @@
+"""What active mode delivers to the owner's channel (hackney's ``{hackney_ws, ...}`` messages).
+
+In active mode (``active=True`` or ``"once"``) a connection sends these to its owner,
+a :class:`trio.MemorySendChannel`: every received message as :class:`Message`, then
+exactly one end: :class:`Closed` after a closing handshake the peer took part in, or
+:class:`Failed` when the connection broke or we failed it. Messages received before the
+end are always delivered before it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import trio
+
+from .events import Frame
+
+if TYPE_CHECKING:
+    from .connection import WebSocket
+
+__all__ = ["Active", "Closed", "Deliverer", "Delivery", "Failed", "Message"]
+
+#: A delivery mode: passive (``False``), active (``True``), or one message (``"once"``).
+Active = bool | Literal["once"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message (or, with ``control_frames=True``, a ping/pong) received on ``ws``."""
+
+    ws: WebSocket
+    frame: Frame
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """``ws`` closed after the peer's Close frame: ``code`` and ``reason`` are the peer's."""
+
+    ws: WebSocket
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """``ws`` ended without the peer's Close; ``error`` says why (a ConnectionClosed)."""
+
+    ws: WebSocket
+    error: BaseException
+
+
+#: Anything active mode puts in the owner's channel.
+Delivery = Message | Closed | Failed
+OwnerChannel = trio.MemorySendChannel[Delivery]
+
+
+class Deliverer:
+    """Moves messages from a connection's inbox to its owner in active mode.
+
+    One delivery at a time: the frame leaves the inbox, then is sent to the owner. A
+    change of owner or mode cancels a pending send (trio guarantees a cancelled send
+    did not deliver), puts the frame back at the front of the inbox, and only then
+    applies the change: so nothing is lost, duplicated or reordered, and ``"once"``
+    switches to passive atomically with its one delivery.
+    """
+
+    def __init__(  # noqa: PLR0917 - internal, built in one place
+        self,
+        ws: WebSocket,
+        inbox: deque[Frame],
+        has_message: trio.lowlevel.ParkingLot,
+        has_room: trio.lowlevel.ParkingLot,
+        owner: OwnerChannel,
+        mode: Active,
+    ) -> None:
+        self._ws = ws
+        self._inbox = inbox
+        self._has_message = has_message
+        self._has_room = has_room
+        self.owner = owner
+        self.mode: Active = mode
+        self._mode_changes = 0
+        self._pending: trio.CancelScope | None = None
+        self._settled = trio.Event()
+
+    async def change(
+        self, *, mode: Active | None = None, owner: OwnerChannel | None = None
+    ) -> None:
+        """Apply a new mode and/or owner between two deliveries.
+
+        The change applies at once; a send in progress is cancelled and its frame put
+        back first in the inbox before this returns, so a ``recv()`` right after
+        ``change(mode=False)`` gets it.
+        """
+        if mode is not None:
+            self.mode = mode
+            self._mode_changes += 1
+        if owner is not None:
+            self.owner = owner
+        pending = self._pending
+        if pending is not None:
+            self._settled = trio.Event()
+            pending.cancel()
+            await self._settled.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        self._has_message.unpark_all()
+
+    async def run(self, end: Callable[[], Delivery], closed: Callable[[], bool]) -> None:
+        """Deliver until the end has been delivered. ``end()`` builds the final item once
+        ``closed()`` and the inbox is empty.
+
+        Raises:
+            trio.BrokenResourceError: the owner's receiving side is closed.
+        """
+        inbox = self._inbox
+        while True:
+            if self.mode is False:
+                if closed():
+                    return  # passive at the end: recv() reports it; setopts restarts us
+                await self._has_message.park()
+                continue
+            if not (inbox or closed()):
+                await self._has_message.park()
+                continue
+            frame = inbox.popleft() if inbox else None
+            item = Message(self._ws, frame) if frame is not None else end()
+            mode, changes = self.mode, self._mode_changes
+            if mode == "once":
+                self.mode = False  # atomically with the one delivery
+            scope = self._pending = trio.CancelScope()
+            try:
+                with scope:
+                    await self.owner.send(item)
+            finally:
+                self._pending = None
+                if scope.cancelled_caught:
+                    if frame is not None:
+                        inbox.appendleft(frame)
+                    if changes == self._mode_changes:
+                        self.mode = mode  # only the owner changed: "once" is still owed
+                # A cancel can come too late to stop a send that already delivered;
+                # either way the change waiting for us may now proceed.
+                self._settled.set()
+            if scope.cancelled_caught:
+                continue
+            if frame is None:
+                return
+            self._has_room.unpark_all()

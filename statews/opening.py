@@ -1,0 +1,81 @@
+"""The opening handshake over an open stream, and extension negotiation (trio layer).
+
+Sends the upgrade request built by :mod:`statews.handshake`, reads the answer with its
+bounded incremental parser, checks it, and instantiates the negotiated extensions.
+Time bounds are the caller's (``connect_timeout`` covers connect and upgrade together).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import trio
+
+from . import deflate
+from .errors import InvalidHandshake
+from .extensions import Extension
+from .handshake import Response, ResponseParser, build_request, check_response, generate_key
+from .options import Options
+
+__all__ = ["Upgrade", "upgrade"]
+
+#: Read size during the handshake; the header block is capped at 64 KiB by the parser.
+_RECEIVE_SIZE = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    """A completed upgrade: the server's answer and what it agreed to."""
+
+    response: Response
+    subprotocol: str | None
+    extensions: tuple[Extension, ...]
+    #: Bytes that followed the 101 header block: the first frames.
+    trailing: bytes
+
+
+async def upgrade(stream: trio.abc.Stream, options: Options) -> Upgrade:
+    """Run the opening handshake of RFC 6455 section 4.1 over ``stream``.
+
+    Raises:
+        OptionsError: a header, path or subprotocol cannot be sent (nothing was sent).
+        HandshakeRejected: the server answered with a status other than 101.
+        InvalidHandshake: the answer is not a valid upgrade, or it accepted extension
+            parameters we cannot honour.
+        trio.BrokenResourceError, OSError: the stream broke.
+    """
+    key = generate_key()
+    offers = _extension_offers(options)
+    request = build_request(
+        host=options.host,
+        port=options.effective_port,
+        secure=options.secure,
+        resource=options.path,
+        key=key,
+        protocols=options.protocols,
+        extensions=", ".join(offers.values()) or None,
+        headers=options.headers,
+    )
+    await stream.send_all(request)
+    parser = ResponseParser()
+    response = None
+    while response is None:
+        data = await stream.receive_some(_RECEIVE_SIZE)
+        response = parser.feed(data) if data else parser.feed_eof()
+    accepted = check_response(
+        response, key=key, protocols=options.protocols, offered_extensions=tuple(offers)
+    )
+    extensions: list[Extension] = []
+    for agreed in accepted.extensions:
+        if any(ext.name == agreed.name for ext in extensions):
+            raise InvalidHandshake(f"the server accepted {agreed.name} twice")
+        # Only permessage-deflate can be offered today, so every agreed name is it.
+        extensions.append(deflate.accept(options.deflate.settings(), agreed.params))
+    return Upgrade(response, accepted.subprotocol, tuple(extensions), parser.trailing)
+
+
+def _extension_offers(options: Options) -> dict[str, str]:
+    """Extension name -> the offer's header value, in preference order."""
+    if options.compression == "deflate":
+        return {deflate.EXTENSION_NAME: deflate.offer(options.deflate.settings())}
+    return {}

@@ -1,0 +1,195 @@
+"""Real peers for the tests, all on loopback: a `websockets` server and a scripted raw TCP server.
+
+The `websockets` server runs in the test's own trio loop (websockets' trio server) and
+serves a few paths that script its behaviour:
+
+* ``/echo`` (and any other path): echoes every message.
+* ``/headers``: sends the request headers as one JSON text message, then echoes.
+* ``/send?n=N&size=S``: sends N binary messages of S bytes (numbered), then closes 1000.
+* ``/close?code=C&reason=R``: closes at once with that code and reason.
+* ``/wait-close``: receives until the client closes.
+
+The raw server (:func:`serve_raw`) accepts TCP connections and runs a script
+``async def script(stream: trio.SocketStream)`` per connection: for hostile and broken peers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from urllib.parse import parse_qs, urlsplit
+
+import trio
+from websockets.exceptions import ConnectionClosed as PeerClosed
+from websockets.trio.server import Server, ServerConnection, serve
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+async def scenario_handler(conn: ServerConnection) -> None:
+    assert conn.request is not None
+    url = urlsplit(conn.request.path)
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    try:
+        if url.path == "/headers":
+            await conn.send(json.dumps([[k, v] for k, v in conn.request.headers.raw_items()]))
+        elif url.path == "/send":
+            size = int(query.get("size", "8"))
+            for i in range(int(query["n"])):
+                await conn.send(i.to_bytes(4, "big") + b"x" * max(0, size - 4))
+            await conn.aclose(1000, "done")
+            return
+        elif url.path == "/close":
+            await conn.aclose(int(query.get("code", "1000")), query.get("reason", ""))
+            return
+        async for message in conn:
+            await conn.send(message)
+    except PeerClosed:
+        pass
+
+
+@dataclass
+class WsServer:
+    server: Server
+    host: str
+    port: int
+
+    def url(self, path: str = "/echo") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{path}"
+
+
+async def start_ws_server(
+    nursery: trio.Nursery, host: str = "127.0.0.1", **kwargs: object
+) -> WsServer:
+    kwargs.setdefault("compression", None)
+    kwargs.setdefault("max_size", None)
+    kwargs.setdefault("ping_interval", None)
+    server = await nursery.start(partial(serve, scenario_handler, 0, host=host, **kwargs))
+    port = server.listeners[0].socket.getsockname()[1]
+    return WsServer(server, host, port)
+
+
+# ---------------------------------------------------------------- raw scripted server
+
+Script = Callable[[trio.SocketStream], Awaitable[None]]
+
+
+@dataclass
+class RawServer:
+    host: str
+    port: int
+    done: trio.Event
+
+    def url(self, path: str = "/") -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{path}"
+
+
+async def serve_raw(nursery: trio.Nursery, script: Script, host: str = "127.0.0.1") -> RawServer:
+    """Listen on an ephemeral port; run ``script`` for each accepted connection."""
+    listeners = await trio.open_tcp_listeners(0, host=host)
+    port = listeners[0].socket.getsockname()[1]
+    done = trio.Event()
+
+    async def run(stream: trio.SocketStream) -> None:
+        try:
+            await script(stream)
+        finally:
+            done.set()
+            await trio.aclose_forcefully(stream)
+
+    nursery.start_soon(partial(trio.serve_listeners, run, listeners))
+    return RawServer(host, port, done)
+
+
+async def read_request(stream: trio.abc.ReceiveStream) -> tuple[bytes, dict[str, str]]:
+    """Read an HTTP request head; return (raw head, lower-cased headers)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = await stream.receive_some(4096)
+        if not chunk:
+            raise EOFError("client closed during the request")
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0]
+    headers = {}
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return head, headers
+
+
+def accept_for(key: str) -> str:
+    return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
+
+
+async def accept_upgrade(stream: trio.abc.Stream, extra: bytes = b"") -> dict[str, str]:
+    """Read the request and answer a valid 101; ``extra`` follows the header block."""
+    _, headers = await read_request(stream)
+    response = (
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept_for(headers['sec-websocket-key'])}\r\n\r\n"
+    ).encode()
+    await stream.send_all(response + extra)
+    return headers
+
+
+def server_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> bytes:
+    """An unmasked frame as a server sends it."""
+    first = (0x80 if fin else 0) | (rsv << 4) | opcode
+    n = len(payload)
+    if n < 126:
+        header = bytes([first, n])
+    elif n < 65536:
+        header = bytes([first, 126]) + n.to_bytes(2, "big")
+    else:
+        header = bytes([first, 127]) + n.to_bytes(8, "big")
+    return header + payload
+
+
+class FrameReader:
+    """Reads the client's (masked) frames on the server side of a raw script."""
+
+    def __init__(self, stream: trio.abc.ReceiveStream) -> None:
+        self.stream = stream
+        self.buffer = bytearray()
+
+    async def _need(self, n: int) -> bool:
+        while len(self.buffer) < n:
+            chunk = await self.stream.receive_some(65536)
+            if not chunk:
+                return False
+            self.buffer += chunk
+        return True
+
+    async def frame(self) -> tuple[int, bool, bytes] | None:
+        """(opcode, fin, unmasked payload), or None at EOF."""
+        if not await self._need(2):
+            return None
+        b0, b1 = self.buffer[0], self.buffer[1]
+        assert b1 & 0x80, "client frames must be masked"
+        n, pos = b1 & 0x7F, 2
+        if n == 126:
+            await self._need(4)
+            n, pos = int.from_bytes(self.buffer[2:4], "big"), 4
+        elif n == 127:
+            await self._need(10)
+            n, pos = int.from_bytes(self.buffer[2:10], "big"), 10
+        if not await self._need(pos + 4 + n):
+            return None
+        key = self.buffer[pos : pos + 4]
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(self.buffer[pos + 4 : pos + 4 + n]))
+        del self.buffer[: pos + 4 + n]
+        return b0 & 0x0F, bool(b0 & 0x80), payload
+
+    async def close_code(self) -> int | None:
+        """Read frames until the client's Close; return its code (1005 if empty)."""
+        while (frame := await self.frame()) is not None:
+            opcode, _, payload = frame
+            if opcode == 0x8:
+                return int.from_bytes(payload[:2], "big") if payload else 1005
+        return None
