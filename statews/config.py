@@ -36,6 +36,7 @@ from pydantic.fields import FieldInfo
 
 from .errors import OptionsError
 from .options import Options, build_options, dotted, options_error
+from .proxyconf import redact_proxy_setting
 from .schema import PATH
 
 __all__ = ["ConfigError", "dump_options", "load_config"]
@@ -303,6 +304,7 @@ def dump_options(options: Options, *, mask_secrets: bool = True) -> dict[str, An
             [name, MASK if _SECRET_NAME.search(name) else value] for name, value in data["headers"]
         ]
         data["path"] = _mask_query(data["path"])
+        data["proxy"] = redact_proxy_setting(data["proxy"], MASK)
     return data
 
 

@@ -1,0 +1,147 @@
+"""Opening the byte stream a WebSocket runs over: TCP or a Unix socket, a proxy tunnel, TLS.
+
+The only module that creates sockets. The route is, in order:
+
+1. the socket: a Unix domain socket when ``unix_path`` is set (no proxy then), else TCP
+   to the proxy :func:`~statews.proxy.select_proxy` chooses, else TCP to the server;
+2. through a proxy: TLS to it for ``https://``, then the tunnel
+   (:func:`~statews.proxy.open_tunnel`: HTTP CONNECT or SOCKS5);
+3. TLS to the server for ``wss://`` (inside the proxy's TLS for an ``https://`` proxy).
+
+It returns a :class:`trio.abc.Stream` plus the :class:`trio.SocketStream` underneath (for
+peername/sockname and socket options: the proxy's or the Unix socket's), and turns
+transport failures into statews errors: a TLS failure keeps the :mod:`ssl` error as
+``__cause__``, never a silent hang; a failure to reach the proxy or the Unix socket is
+a :class:`ConnectError` naming it, the OS error as ``__cause__``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+
+import trio
+
+from .errors import ConnectError, OptionsError, TLSError
+from .options import Options
+from .proxy import open_tunnel
+from .proxyconf import AUTO, ProxyURL, select_proxy
+
+__all__ = ["Transport", "open_transport"]
+
+
+@dataclass(slots=True)
+class Transport:
+    """An open stream and the socket stream it runs on (the same object for plain TCP)."""
+
+    stream: trio.abc.Stream
+    socket_stream: trio.SocketStream
+
+
+async def open_transport(options: Options) -> Transport:
+    """Open the stream to the server: socket, proxy tunnel and TLS as the options say.
+
+    ``proxy="auto"`` reads the environment (``os.environ``) now. Not bounded in time
+    here: the caller bounds connect plus upgrade together, proxy handshake included.
+
+    Raises:
+        OSError: the TCP connection to the server could not be made.
+        ConnectError: the proxy or the Unix socket could not be reached, or (``socks5``)
+            the server's name could not be resolved.
+        ProxyError: the proxy did not open the tunnel.
+        TLSError: the TLS handshake with the server or an ``https`` proxy failed.
+        OptionsError: a proxy URL together with ``unix_path``, or the environment's
+            proxy URL is invalid.
+    """
+    conn = options.connect_options
+    proxy = None
+    if options.unix_path is not None:
+        if options.proxy not in (None, AUTO):
+            raise OptionsError("proxy: cannot be combined with unix_path", option="proxy")
+        sock = await _open_unix(options.unix_path)
+    else:
+        proxy = select_proxy(
+            options.proxy,
+            options.host,
+            options.effective_port,
+            secure=options.secure,
+            environ=os.environ,
+        )
+        if proxy is None:
+            sock = await trio.open_tcp_stream(
+                options.host,
+                options.effective_port,
+                happy_eyeballs_delay=conn.happy_eyeballs_delay,
+                local_address=conn.local_address,
+            )
+        else:
+            sock = await _open_proxy(proxy, options)
+    try:
+        configure_socket(sock, nodelay=conn.nodelay, keepalive=conn.keepalive)
+        stream: trio.abc.Stream = sock
+        if proxy is not None:
+            if proxy.scheme == "https":
+                context = options.ssl_options.create_context()
+                stream = await _start_tls(stream, context, proxy.host, "proxy ")
+            stream = await open_tunnel(stream, proxy, options.host, options.effective_port)
+        if options.secure:
+            ssl_options = options.ssl_options
+            server_hostname = ssl_options.server_hostname or options.host
+            stream = await _start_tls(stream, ssl_options.create_context(), server_hostname)
+        return Transport(stream, sock)
+    except BaseException:
+        await trio.aclose_forcefully(sock)
+        raise
+
+
+def configure_socket(stream: trio.SocketStream, *, nodelay: bool, keepalive: bool) -> None:
+    """Apply socket-level options (trio enables TCP_NODELAY by default; honour ``False``).
+
+    Both are TCP matters: a Unix socket is left as it is.
+    """
+    if stream.socket.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, nodelay)
+    if keepalive:
+        stream.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
+
+
+async def _open_unix(path: str) -> trio.SocketStream:
+    try:
+        return await trio.open_unix_socket(path)
+    except OSError as exc:
+        raise ConnectError(f"cannot connect to Unix socket {path!r}: {exc}") from exc
+
+
+async def _open_proxy(proxy: ProxyURL, options: Options) -> trio.SocketStream:
+    conn = options.connect_options
+    try:
+        return await trio.open_tcp_stream(
+            proxy.host,
+            proxy.port,
+            happy_eyeballs_delay=conn.happy_eyeballs_delay,
+            local_address=conn.local_address,
+        )
+    except OSError as exc:
+        raise ConnectError(f"cannot connect to proxy {proxy.redacted}: {exc}") from exc
+
+
+async def _start_tls(
+    stream: trio.abc.Stream, context: ssl.SSLContext, server_hostname: str, what: str = ""
+) -> trio.SSLStream[trio.abc.Stream]:
+    """TLS over ``stream``; ``what`` says whom to in errors (``"proxy "`` or nothing)."""
+    tls = trio.SSLStream(stream, context, server_hostname=server_hostname)
+    try:
+        await tls.do_handshake()
+    except ssl.SSLError as exc:
+        raise TLSError(f"TLS handshake with {what}{server_hostname!r} failed: {exc}") from exc
+    except trio.BrokenResourceError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ssl.SSLError):
+            raise TLSError(
+                f"TLS handshake with {what}{server_hostname!r} failed: {cause}"
+            ) from cause
+        raise
+    return tls
