@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
+from .handshake import RESERVED_HEADERS
 from .proxyconf import AUTO, parse_proxy_url
 
 __all__ = [
@@ -40,21 +41,6 @@ __all__ = [
     "input_json_schema",
     "invalid",
 ]
-
-#: Request headers that the opening handshake sets itself; ``headers`` may not name them.
-RESERVED_HEADERS = frozenset(
-    {
-        "connection",
-        "upgrade",
-        "sec-websocket-key",
-        "sec-websocket-version",
-        "sec-websocket-accept",
-        "sec-websocket-protocol",
-        "sec-websocket-extensions",
-        "content-length",
-        "transfer-encoding",
-    }
-)
 
 # RFC 9110 section 5.6.2: token = 1*tchar.
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
