@@ -1,9 +1,12 @@
 """The interface between the protocol core and a negotiated WebSocket extension.
 
 RFC 6455 section 9: an extension may use the RSV bits and transform data frames.
-The core calls :meth:`Extension.decode` on every incoming *data* frame (first and
-continuation frames, in order, never control frames) and :meth:`Extension.encode` on
-every outgoing data frame, after it has checked the frame and before masking.
+The core calls :meth:`Extension.decode` on every incoming *data* frame, whole (first and
+continuation frames, in order, never control frames), of each message an extension may
+have transformed: one whose first frame has an RSV bit set, or every message when an
+extension has ``rsv_mask == 0``. Frames of other messages never reach the extensions
+(the core streams their payload). It calls :meth:`Extension.encode` on every outgoing
+data frame, after it has checked the frame and before masking.
 Extensions are applied in the order negotiated for encoding, reversed for decoding.
 """
 

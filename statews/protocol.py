@@ -6,18 +6,28 @@ send into bytes. It performs no I/O and imports no trio: the caller moves the by
 Invariants:
 
 - Receiving never raises for the peer's mistakes. The first violation is recorded in
-  ``failure`` (a :class:`RemoteProtocolError` carrying the close code: 1002, 1007 or 1009), a
-  Close with that code is queued unless one was sent, and all later input is ignored.
+  ``failure`` (a :class:`RemoteProtocolError` carrying the close code: 1002, 1007 or 1009) and
+  all later input is ignored. The Close reporting it is queued only by :meth:`fail`, which the
+  caller invokes once the application has taken the messages parsed before the violation
+  (until then data frames may still be sent, e.g. answers to those messages).
 - Every header is checked as soon as it is complete, before its payload is waited for: the
   payload of a frame over ``max_frame_size``, or that would take a message over
-  ``max_message_size``, is never buffered. The receive buffer therefore holds at most one
-  incomplete frame (header plus at most ``max_frame_size`` bytes).
+  ``max_message_size``, is never buffered.
+- The payload of a data frame that an extension does not transform is streamed into the
+  message being assembled as it arrives: text is validated (and decoded) byte range by byte
+  range, once, and fails as soon as the bytes seen so far are invalid, even inside a frame.
+  Only control frames and frames of messages an extension transforms are held until complete,
+  so the receive buffer holds at most one incomplete header or one such frame (header plus at
+  most ``max_frame_size`` bytes).
 - Once a Close was received nothing more is parsed; once a Close was queued (by ``send``, as the
-  echo of the peer's, or after a failure) nothing more may be queued.
+  echo of the peer's, or by :meth:`fail`) nothing more may be queued.
 - A Ping is answered with a Pong and a Close with the echo Close automatically, in arrival
   order relative to the application's frames.
 - Fragmented messages are joined in one place (:class:`_Assembler`) in time linear in their
-  size; text is decoded fragment by fragment and fails fast (:mod:`statews.utf8`).
+  size; text is decoded piece by piece and fails fast (:mod:`statews.utf8`).
+- Extensions see every data frame of the messages they transform (first frame with an RSV
+  bit set), whole; messages without RSV bits bypass them, unless an extension uses no RSV bit
+  (then every data frame goes through the extensions, whole).
 - Every frame we send is masked with a fresh key from :class:`~statews.masking.MaskKeys`.
 - Without extensions no :class:`~statews.framing.RawFrame` is built per frame.
 """
@@ -72,7 +82,7 @@ _COALESCE_LIMIT = 8192
 _VIEW_COPY_FROM = 4096
 
 
-def _take(buf: bytes | bytearray, start: int, end: int) -> bytes:
+def _take(buf: BytesLike, start: int, end: int) -> bytes:
     """``bytes(buf[start:end])`` with a single copy, for large payloads."""
     with memoryview(buf) as view:
         return view[start:end].tobytes()
@@ -96,50 +106,77 @@ def _check_option(name: str, value: int | None, minimum: int) -> None:
 
 
 class _Assembler:
-    """Joins the fragments of one incoming data message; the only place that reassembles.
+    """Joins the pieces of one incoming data message; the only place that reassembles.
 
-    Parts are collected and joined once, so a message costs time linear in its size however
-    many fragments it has. Text is decoded fragment by fragment (fail-fast, no second pass).
-    A mode that streams fragments instead would deliver each decoded part from :meth:`add`.
+    A piece is a whole frame's payload or any part of one that arrived. Parts are collected
+    and joined once, so a message costs time linear in its size however many frames and reads
+    it took. Text is decoded piece by piece (fail-fast, no second pass).
     """
 
-    __slots__ = ("_binary", "_text", "_utf8", "opcode", "size")
+    __slots__ = ("_binary", "_text", "_utf8", "opcode", "size", "transformed")
 
     def __init__(self) -> None:
         #: Opcode.TEXT or Opcode.BINARY of the message in progress; 0 when there is none.
         self.opcode = 0
-        #: Payload bytes received so far in the message in progress.
+        #: Payload bytes received so far in the message in progress (after extension decoding).
         self.size = 0
+        #: Whether the extensions transform the message in progress (its frames come whole).
+        self.transformed = False
         self._text: list[str] = []
         self._binary: list[bytes] = []
         self._utf8: Utf8Decoder | None = None
 
-    def add(self, opcode: int, payload: bytes, fin: bool) -> Text | Binary | None:
-        """Add a fragment (``opcode`` is 0 for a continuation); return the message it completes.
+    def start(self, opcode: int, transformed: bool) -> None:
+        """Begin a message of type ``opcode`` (Opcode.TEXT or Opcode.BINARY)."""
+        self.opcode = opcode
+        self.transformed = transformed
+        if opcode == _TEXT:
+            self._utf8 = Utf8Decoder()
+
+    def feed(self, payload: bytes, final: bool) -> None:
+        """Add the next piece of the message; ``final``: it holds the message's last byte.
 
         Raises:
-            RemoteProtocolError: code 1007, the text so far is not valid UTF-8.
+            RemoteProtocolError: code 1007, the text so far cannot be valid UTF-8.
         """
-        if opcode:
-            self.opcode = opcode
-            if opcode == _TEXT:
-                self._utf8 = Utf8Decoder()
         self.size += len(payload)
         utf8 = self._utf8
         if utf8 is not None:
-            self._text.append(utf8.decode(payload, final=fin))
+            self._text.append(utf8.decode(payload, final=final))
         else:
             self._binary.append(payload)
-        if not fin:
-            return None
-        message = Text("".join(self._text)) if utf8 is not None else Binary(b"".join(self._binary))
+
+    def finish(self) -> Text | Binary:
+        """Return the whole message (after the piece fed with ``final``) and forget it."""
+        if self._utf8 is not None:
+            message: Text | Binary = Text("".join(self._text))
+        else:
+            message = Binary(b"".join(self._binary))
         self.reset()
         return message
+
+    def add(self, opcode: int, payload: bytes, fin: int, transformed: bool) -> Text | Binary | None:
+        """Add a whole frame (``opcode`` is 0 for a continuation); return the message it ends.
+
+        Raises:
+            RemoteProtocolError: code 1007, the text so far cannot be valid UTF-8.
+        """
+        if opcode:
+            self.start(opcode, transformed)
+        # feed(), inlined: this runs for every frame of a fragmented message.
+        self.size += len(payload)
+        utf8 = self._utf8
+        if utf8 is not None:
+            self._text.append(utf8.decode(payload, final=bool(fin)))
+        else:
+            self._binary.append(payload)
+        return self.finish() if fin else None
 
     def reset(self) -> None:
         """Forget the message in progress."""
         self.opcode = 0
         self.size = 0
+        self.transformed = False
         self._text = []
         self._binary = []
         self._utf8 = None
@@ -161,9 +198,12 @@ class ClientProtocol:
 
     __slots__ = (
         "_assembler",
+        "_decode_all",
         "_decoders",
+        "_expect",
         "_extensions",
         "_fragment_size",
+        "_frame_fin",
         "_keys",
         "_max_frame",
         "_max_message",
@@ -200,9 +240,17 @@ class ClientProtocol:
         for ext in self._extensions:
             rsv |= (ext.rsv_mask & 0b111) << 4
         self._rsv_allowed = rsv
+        # An extension without an RSV bit may transform any message without marking it.
+        self._decode_all = any(not ext.rsv_mask & 0b111 for ext in self._extensions)
 
         self._recv_buffer = bytearray()
         self._assembler = _Assembler()
+        # What receive_data expects: 0 a frame header, n > 0 the last n payload bytes of the
+        # data frame being streamed, -1 nothing (after a Close or a failure). One attribute
+        # keeps the common case (0) to a single test per call.
+        self._expect = 0
+        # Whether the frame being streamed ends its message.
+        self._frame_fin = False
         self._out: list[bytes] = []
         self._out_size = 0
         self._pending = bytearray()
@@ -214,7 +262,7 @@ class ClientProtocol:
         self.failure: RemoteProtocolError | None = None
         #: The peer's Close, once received; nothing after it is parsed.
         self.close_received: Close | None = None
-        #: The Close we queued (sent by the application, echoed, or sent after a failure).
+        #: The Close we queued (sent by the application, echoed, or by :meth:`fail`).
         self.close_sent: Close | None = None
         #: Whether :meth:`receive_eof` was called.
         self.eof_received = False
@@ -227,14 +275,28 @@ class ClientProtocol:
         Text/Binary are whole messages; Ping/Pong/Close are returned as they arrive. A Ping
         queues the matching Pong (unless we sent a Close). A Close queues the echo Close (same
         code, no reason; 1005 gives an empty body) unless we sent one, and sets
-        ``close_received``; nothing after it is parsed.
+        ``close_received``; nothing after it is parsed. The payload of a data frame is taken
+        into its message as it arrives, so text is validated (1007) within a frame that is not
+        complete yet; frames of messages an extension transforms are decoded whole instead.
 
         Never raises for the peer's errors: on a violation it returns the frames parsed before
-        it, sets ``failure``, queues a Close with ``failure.code`` (unless one was sent) and
-        ignores all later input. Input after a Close or a failure is ignored.
+        it, sets ``failure`` and ignores all later input; it queues no Close for it (that is
+        :meth:`fail`'s job). Input after a Close or a failure is ignored.
         """
-        if self.failure is not None or self.close_received is not None:
-            return []
+        expect = self._expect
+        events: list[Frame] = []
+        if expect:
+            if expect < 0:
+                return events
+            # The middle of a streamed frame: the receive buffer is empty.
+            try:
+                taken = self._continue_frame(data, expect, events)
+            except RemoteProtocolError as exc:
+                self._fail(exc)
+                return events
+            if taken == len(data):
+                return events
+            data = memoryview(data)[taken:]
         buf = self._recv_buffer
         src: bytes | bytearray
         if buf:
@@ -244,7 +306,6 @@ class ClientProtocol:
             src = data
         else:
             src = bytes(data)
-        events: list[Frame] = []
         try:
             pos = self._parse(src, events)
         except RemoteProtocolError as exc:
@@ -262,9 +323,48 @@ class ClientProtocol:
         """The peer closed its side of TCP; records ``eof_received``."""
         self.eof_received = True
 
+    def fail(self) -> None:
+        """Queue the Close reporting ``failure`` (code ``failure.code``, or 1002 if that code
+        may not be sent); no-op if a Close was already queued or there is no failure.
+
+        Call it once the application has taken the messages parsed before the violation.
+        """
+        failure = self.failure
+        if failure is None or self.close_sent is not None:
+            return
+        # An extension could report a code that may not be sent; 1002 stands in for it.
+        code = failure.code
+        if not is_valid_wire_code(code):
+            code = int(CloseCode.PROTOCOL_ERROR)
+        self._queue_close(Close(code))
+
+    def _continue_frame(self, data: BytesLike, left: int, events: list[Frame]) -> int:
+        """Stream the start of ``data`` into the frame in progress, which lacks ``left`` bytes;
+        return how many bytes that took (at most ``left``).
+
+        Raises:
+            RemoteProtocolError: code 1007, from the text validation.
+        """
+        n = len(data)
+        if n < left:
+            self._expect = left - n
+            self._assembler.feed(data if type(data) is bytes else bytes(data), False)
+            return n
+        self._expect = 0
+        piece = data if n == left and type(data) is bytes else _take(data, 0, left)
+        if self._frame_fin:
+            self._assembler.feed(piece, True)
+            events.append(self._assembler.finish())
+        else:
+            self._assembler.feed(piece, False)
+        return left
+
     def _parse(self, src: bytes | bytearray, events: list[Frame]) -> int:
-        """Parse the complete frames at the start of ``src``; return how many bytes they took,
+        """Parse the frames at the start of ``src``; return how many bytes were consumed,
         or -1 when a Close was received (what follows it is not parsed).
+
+        Complete frames are consumed; so is an incomplete data frame that is streamed (its
+        header and the payload so far go to the assembler, ``_expect`` counts the rest).
 
         Raises:
             RemoteProtocolError: the first violation found; ``events`` holds what came before.
@@ -272,9 +372,9 @@ class ClientProtocol:
         n = len(src)
         pos = 0
         max_frame = self._max_frame
-        # With extensions the message limit applies to decoded sizes, checked after decoding.
-        max_message = None if self._extensions else self._max_message
+        max_message = self._max_message
         rsv_allowed = self._rsv_allowed
+        decode_all = self._decode_all
         assembler = self._assembler
         is_bytes = type(src) is bytes
         while n - pos >= 2:
@@ -313,29 +413,43 @@ class ClientProtocol:
                     raise RemoteProtocolError(f"control frame with a {length}-byte payload")
                 if rsv:
                     raise RemoteProtocolError("RSV bits set on a control frame")
+                transformed = False
             elif opcode == _CONTINUATION:
                 if not assembler.opcode:
                     raise RemoteProtocolError("continuation frame without a message to continue")
                 if rsv:
                     raise RemoteProtocolError("RSV bits set on a continuation frame")
+                transformed = assembler.transformed
             elif opcode <= _BINARY:
                 if assembler.opcode:
                     raise RemoteProtocolError("new data message before the previous one ended")
                 if rsv & ~rsv_allowed:
                     raise RemoteProtocolError(f"RSV bits {rsv >> 4:#05b} set without an extension")
+                transformed = rsv != 0 or decode_all
             else:
                 raise RemoteProtocolError(f"reserved opcode {opcode:#x}")
             if max_frame is not None and length > max_frame:
                 raise PayloadTooBig(f"frame of {length} bytes exceeds max_frame_size {max_frame}")
+            # The size of a transformed message is known after decoding only; checked there.
             if (
                 max_message is not None
                 and opcode < _CLOSE
+                and not transformed
                 and assembler.size + length > max_message
             ):
                 raise PayloadTooBig(f"message exceeds max_message_size {max_message}")
             end = start + length
             if end > n:
-                break
+                if opcode >= _CLOSE or transformed:
+                    break  # decoded whole: wait for the rest in the receive buffer
+                # Stream the payload: validated now, never buffered or looked at again.
+                if opcode:
+                    assembler.start(opcode, False)
+                if n > start:
+                    assembler.feed(bytes(src[start:n]) if is_bytes else _take(src, start, n), False)
+                self._expect = end - n
+                self._frame_fin = bool(fin)
+                return n
             if is_bytes or length <= _VIEW_COPY_FROM:
                 payload = bytes(src[start:end])
             else:
@@ -345,7 +459,7 @@ class ClientProtocol:
                 if self._control(opcode, payload, events):
                     return -1
                 continue
-            if self._extensions:
+            if transformed:
                 payload = self._decode_extensions(opcode, payload, fin, rsv)
             if fin and opcode:
                 # A whole message in one frame: nothing to reassemble.
@@ -357,7 +471,7 @@ class ClientProtocol:
                 else:
                     events.append(Binary(payload))
             else:
-                message = assembler.add(opcode, payload, bool(fin))
+                message = assembler.add(opcode, payload, fin, transformed)
                 if message is not None:
                     events.append(message)
         return pos
@@ -374,6 +488,7 @@ class ClientProtocol:
             return False
         close = decode_close(payload)
         self.close_received = close
+        self._expect = -1
         events.append(close)
         if self.close_sent is None:
             self._queue_close(Close(close.code))
@@ -398,13 +513,11 @@ class ClientProtocol:
         return frame.payload
 
     def _fail(self, exc: RemoteProtocolError) -> None:
+        """Record the peer's violation; all later input is ignored (see :meth:`fail`)."""
         self.failure = exc
         self._recv_buffer.clear()
         self._assembler.reset()
-        if self.close_sent is None:
-            # An extension could report a code that may not be sent; 1002 stands in for it.
-            code = exc.code if is_valid_wire_code(exc.code) else int(CloseCode.PROTOCOL_ERROR)
-            self._queue_close(Close(code))
+        self._expect = -1
 
     # ------------------------------------------------------------------ sending
 

@@ -1,6 +1,7 @@
 """Property tests of the core: round trips in both directions under any fragmentation and any
 chunking, and robustness against arbitrary input (only RemoteProtocolError with 1002/1007/1009,
-never another exception; results independent of chunking; bounded receive buffer)."""
+never another exception; results independent of chunking, which also decides where frames are
+cut while they stream in; a receive buffer that never holds a data frame's payload)."""
 
 from __future__ import annotations
 
@@ -190,13 +191,17 @@ def run(
     events: list[Frame] = []
     for chunk in chunked(data, [c % (len(data) + 1) for c in cuts]):
         events += proto.receive_data(chunk)
-        if max_frame is not None:
-            # At most one incomplete frame: a 14-byte header and max_frame payload bytes.
-            assert len(proto._recv_buffer) <= 14 + max_frame
+        # Data frames are streamed: at most an incomplete header or control frame waits.
+        assert len(proto._recv_buffer) <= 2 + 125
     if proto.failure is not None:
         assert proto.failure.code in (1002, 1007, 1009)
-        assert proto.close_sent == Close(proto.failure.code)
         assert proto.receive_data(server_frame(0x1, b"ignored")) == []
+        queued = parse_client_frames(b"".join(proto.data_to_send()))
+        assert all(f.opcode != 0x8 for f in queued)  # the Close waits for fail()
+        proto.fail()
+        assert proto.close_sent == Close(proto.failure.code)
+        (close,) = parse_client_frames(b"".join(proto.data_to_send()))
+        assert (close.opcode, close.payload) == (0x8, close_body(proto.failure.code))
     return events, None if proto.failure is None else proto.failure.code
 
 

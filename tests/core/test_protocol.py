@@ -36,6 +36,10 @@ def code_of(proto: ClientProtocol) -> int | None:
     return None if proto.failure is None else proto.failure.code
 
 
+def close_of(proto: ClientProtocol) -> Close | None:
+    return proto.close_sent
+
+
 # ---------------------------------------------------------------- rule 4: reassembly
 
 T, B, C, PING = 0x1, 0x2, 0x0, 0x9
@@ -293,6 +297,7 @@ def test_nothing_may_be_queued_after_a_close(action: object, how: str) -> None:
         proto.receive_data(server_frame(0x8, close_body(1000)))
     else:
         proto.receive_data(server_frame(0x3))
+        proto.fail()
     assert proto.close_sent is not None
     queued = proto.bytes_to_send
     with pytest.raises(LocalProtocolError):
@@ -384,7 +389,7 @@ def test_receive_buffer_holds_at_most_one_frame() -> None:
 # ---------------------------------------------------------------- rule 9: errors
 
 
-def test_violation_returns_earlier_frames_queues_close_and_ignores_the_rest() -> None:
+def test_violation_returns_earlier_frames_and_ignores_the_rest_until_fail() -> None:
     proto = ClientProtocol()
     proto.send(Text("queued first"))
     data = (
@@ -396,14 +401,94 @@ def test_violation_returns_earlier_frames_queues_close_and_ignores_the_rest() ->
     assert proto.receive_data(data) == [Text("ok"), Ping(b"p")]
     assert isinstance(proto.failure, RemoteProtocolError)
     assert proto.failure.code == 1002
+    assert close_of(proto) is None  # the Close waits for fail()
+    assert summary(sent_frames(proto)) == [(T, True, b"queued first"), (0xA, True, b"p")]
+    assert proto.receive_data(server_frame(T, b"later")) == []
+    proto.fail()
     assert proto.close_sent == Close(1002)
-    assert summary(sent_frames(proto)) == [
-        (T, True, b"queued first"),
-        (0xA, True, b"p"),
-        (0x8, True, close_body(1002)),
-    ]
+    assert summary(sent_frames(proto)) == [(0x8, True, close_body(1002))]
     assert proto.receive_data(server_frame(T, b"later")) == []
     assert proto.data_to_send() == []
+
+
+# (wire in one chunk, events returned, failure code): a valid message and a violation
+# arrive together, as in Autobahn cases 3.2, 4.1.3 and 5.15.
+SAME_CHUNK = [
+    (
+        "rsv bits",
+        server_frame(T, b"Hello") + server_frame(T, b"x", rsv=0b010),
+        [Text("Hello")],
+        1002,
+    ),
+    ("reserved opcode", server_frame(T, b"Hello") + server_frame(0x5), [Text("Hello")], 1002),
+    (
+        "continuation first (5.15)",
+        server_frame(T, b"frag", fin=False)
+        + server_frame(C, b"ment")
+        + server_frame(C, b"x", fin=False),
+        [Text("fragment")],
+        1002,
+    ),
+    (
+        "bad utf-8",
+        server_frame(B, b"\x00") + server_frame(PING, b"p") + server_frame(T, b"\xff"),
+        [Binary(b"\x00"), Ping(b"p")],
+        1007,
+    ),
+    (
+        "too big",
+        server_frame(T, b"a") + server_frame(B, b"b" * 11),
+        [Text("a")],
+        1009,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("wire", "events", "code"), [c[1:] for c in SAME_CHUNK], ids=[c[0] for c in SAME_CHUNK]
+)
+def test_data_sent_between_the_failure_and_fail_goes_out_before_the_close(
+    wire: bytes, events: list[Frame], code: int
+) -> None:
+    proto = ClientProtocol(max_message_size=10)
+    received = proto.receive_data(wire)
+    assert received == events
+    assert code_of(proto) == code
+    assert close_of(proto) is None
+    echoes = [e for e in received if isinstance(e, Text | Binary)]
+    for message in echoes:  # the application answers what it got before the violation
+        proto.send(message)
+    proto.fail()
+    assert proto.close_sent == Close(code)
+    frames = sent_frames(proto)
+    assert [(f.opcode, f.payload) for f in frames if f.opcode != 0xA] == [
+        *((T if isinstance(m, Text) else B, payload_bytes(m)) for m in echoes),
+        (0x8, close_body(code)),
+    ]
+
+
+def payload_bytes(message: Text | Binary) -> bytes:
+    return message.data.encode() if isinstance(message, Text) else message.data
+
+
+def test_fail_is_idempotent_and_a_no_op_without_failure_or_after_a_close() -> None:
+    proto = ClientProtocol()
+    proto.fail()  # no failure
+    assert proto.close_sent is None
+    assert proto.data_to_send() == []
+    proto.receive_data(server_frame(0x3))
+    proto.fail()
+    proto.fail()
+    assert summary(sent_frames(proto)) == [(0x8, True, close_body(1002))]
+    proto.fail()
+    assert proto.data_to_send() == []
+
+    proto = ClientProtocol()
+    proto.receive_data(server_frame(0x3))
+    proto.send(Close(1001, "app first"))
+    proto.fail()  # a Close was queued already: the application's stands
+    assert proto.close_sent == Close(1001, "app first")
+    assert [f.opcode for f in sent_frames(proto)] == [0x8]
 
 
 def test_violation_after_our_close_queues_nothing() -> None:
@@ -411,6 +496,7 @@ def test_violation_after_our_close_queues_nothing() -> None:
     proto.send(Close(1000))
     proto.data_to_send()
     proto.receive_data(server_frame(0x2, b"x", rsv=0b100))
+    proto.fail()
     assert proto.failure is not None
     assert proto.failure.code == 1002
     assert proto.close_sent == Close(1000)
@@ -505,7 +591,8 @@ def test_extensions_decode_in_reverse_order() -> None:
     data += server_frame(PING, b"p") + server_frame(B, b"plain")
     assert proto.receive_data(data) == [Text("abc"), Ping(b"p"), Binary(b"plain")]
     assert proto.failure is None
-    assert log == ["decode B", "decode A"] * 3
+    # The unmarked message bypasses the extensions: they transform nothing without an RSV bit.
+    assert log == ["decode B", "decode A"] * 2
 
 
 EXTENSION_RSV = [

@@ -1,10 +1,15 @@
 """Rule 6: UTF-8 is validated incrementally and fails at the first byte that cannot be part of
-valid UTF-8, byte by byte and fragment by fragment, with code 1007."""
+valid UTF-8, byte by byte, fragment by fragment and within a frame that arrives in pieces,
+with code 1007."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from core_wire import close_body, server_frame
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from statews.errors import RemoteProtocolError
 from statews.events import Text
@@ -182,3 +187,140 @@ def test_invalid_close_reason_is_1007() -> None:
     assert proto.failure is not None
     assert proto.failure.code == 1007
     assert proto.close_received is None
+
+
+# ---------------------------------------------------------------- within a frame, in pieces
+
+KOSME = b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"  # Autobahn's "κόσμε", 11 bytes
+EDITED = b"edited"
+
+# (payloads of the frames of one text message, the cut points in the wire, index of the
+# chunk after which the connection must have failed or None, the text when it did not)
+CHOPS = [
+    # Autobahn 6.4.3: one frame, three chops; the second is the invalid sequence.
+    ("6.4.3", [KOSME + b"\xf4\x90\x80\x80" + EDITED], [2 + 11, 2 + 15], 1, None),
+    # Autobahn 6.4.4: the invalid byte alone opens the second chop.
+    ("6.4.4", [KOSME + b"\xf4\x90\x80\x80" + EDITED], [2 + 12, 2 + 13], 1, None),
+    ("header alone first", [b"ok\xc0\x80 more"], [2, 4], 2, None),
+    ("valid 2-byte split", [b"caf\xc3\xa9!"], [2 + 4, 2 + 5], None, "café!"),
+    ("valid 3-byte split twice", ["x€y".encode()], [2 + 2, 2 + 3], None, "x€y"),
+    ("valid 4-byte split", ["𝄞".encode()], [2 + 1, 2 + 3], None, "𝄞"),
+    ("surrogate ED | A0", [b"ab\xed\xa0\x80cd"], [2 + 3, 2 + 4], 1, None),
+    ("truncated at the end", [b"abc\xe2\x82"], [2 + 4], 1, None),
+    (
+        "frame boundary inside a sequence",
+        [b"a\xe2", b"\x82\xacb"],
+        [2 + 1, 2 + 2 + 2 + 1, 2 + 2 + 2 + 2],
+        None,
+        "a€b",
+    ),
+    (
+        "bad byte in a continuation frame",
+        [b"a\xe2", b"\x82(", b"never"],
+        [2 + 2 + 2 + 1, 2 + 2 + 2 + 2],
+        1,
+        None,
+    ),
+    ("bad byte in a chopped continuation", [b"good", b"still \xff bad"], [6 + 2 + 3], 1, None),
+]
+
+
+@pytest.mark.parametrize(
+    ("payloads", "cuts", "failing", "text"), [c[1:] for c in CHOPS], ids=[c[0] for c in CHOPS]
+)
+def test_text_frames_in_pieces_fail_in_the_piece_that_breaks_them(
+    payloads: list[bytes], cuts: list[int], failing: int | None, text: str | None
+) -> None:
+    wire = b"".join(
+        server_frame(0x1 if i == 0 else 0x0, part, fin=i == len(payloads) - 1)
+        for i, part in enumerate(payloads)
+    )
+    points = [0, *cuts, len(wire)]
+    chunks = [wire[a:b] for a, b in itertools.pairwise(points)]
+    proto = ClientProtocol()
+    events = []
+    for i, chunk in enumerate(chunks):
+        events += proto.receive_data(chunk)
+        if failing is not None and i >= failing:
+            assert proto.failure is not None
+            assert proto.failure.code == 1007
+            assert events == []
+            return
+        assert proto.failure is None
+    assert failing is None
+    assert text is not None
+    assert events == [Text(text)]
+
+
+def test_autobahn_6_4_3_fails_before_the_frame_is_complete() -> None:
+    payload = KOSME + b"\xf4\x90\x80\x80" + EDITED
+    wire = server_frame(0x1, payload)
+    proto = ClientProtocol()
+    assert proto.receive_data(wire[: 2 + 11]) == []
+    first = proto.failure
+    assert proto.receive_data(wire[2 + 11 : 2 + 15]) == []
+    assert first is None
+    assert proto.failure is not None
+    assert proto.failure.code == 1007
+    proto.fail()
+    assert proto.close_sent is not None
+    assert proto.close_sent.code == 1007
+
+
+@st.composite
+def utf8ish(draw: st.DrawFn) -> bytes:
+    """Mostly valid UTF-8 with, now and then, a byte or a sequence that is not."""
+    parts = draw(
+        st.lists(
+            st.one_of(
+                st.text(max_size=8).map(str.encode),
+                st.sampled_from([b"\xed\xa0\x80", b"\xc0\x80", b"\xf4\x90", b"\xe2\x82", b"\xff"]),
+                st.binary(max_size=3),
+            ),
+            max_size=6,
+        )
+    )
+    return b"".join(parts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    utf8ish(), st.lists(st.integers(min_value=0), max_size=4), st.lists(st.integers(0), max_size=8)
+)
+def test_text_fails_in_the_chunk_holding_the_first_invalid_byte(
+    payload: bytes, frame_cuts: list[int], chunk_cuts: list[int]
+) -> None:
+    # The message is cut into frames at frame_cuts and the wire into chunks at chunk_cuts.
+    points = sorted({c % (len(payload) + 1) for c in frame_cuts} | {0, len(payload)})
+    pieces = [payload[a:b] for a, b in itertools.pairwise(points)] or [b""]
+    wire = b""
+    offsets: list[int] = []  # wire offset of each payload byte
+    for i, piece in enumerate(pieces):
+        frame = server_frame(0x1 if i == 0 else 0x0, piece, fin=i == len(pieces) - 1)
+        start = len(wire) + len(frame) - len(piece)
+        offsets += range(start, start + len(piece))
+        wire += frame
+    bad = first_invalid_index(payload)
+    try:
+        payload.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    # The byte at which the connection must fail: the first invalid one, or for a truncated
+    # tail the end of the message.
+    expected = None if valid else offsets[bad] if bad is not None else len(wire) - 1
+
+    edges = sorted({c % (len(wire) + 1) for c in chunk_cuts} | {0, len(wire)})
+    proto = ClientProtocol()
+    events = []
+    for a, b in itertools.pairwise(edges):
+        events += proto.receive_data(wire[a:b])
+        if expected is not None and a <= expected < b:
+            assert proto.failure is not None
+            assert proto.failure.code == 1007
+            break
+        assert proto.failure is None
+    if expected is None:
+        assert events == [Text(payload.decode())]
+    else:
+        assert events == []
