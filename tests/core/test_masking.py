@@ -81,6 +81,7 @@ def test_accepts_any_bytes_like(method: Masker, kind: type) -> None:
 def test_mask_picks_the_method_by_size(
     monkeypatch: pytest.MonkeyPatch, size: int, method: str
 ) -> None:
+    monkeypatch.setattr(masking, "_accelerated", None)  # the pure-Python choice
     used: list[str] = []
     for name in ("mask_int", "mask_translate"):
         real = getattr(masking, name)
@@ -134,3 +135,33 @@ def test_keys_differ_between_sources_and_draws() -> None:
     second = [b.next() for _ in range(8)]
     # 16 random 32-bit keys: a collision has probability ~3e-8.
     assert len(set(first + second)) == 16
+
+
+# ---------------------------------------------------------------- optional C acceleration
+
+
+@pytest.mark.parametrize(
+    "size",
+    [
+        masking.ACCELERATED_THRESHOLD - 1,
+        masking.ACCELERATED_THRESHOLD,
+        masking.ACCELERATED_THRESHOLD + 3,
+        2**20 + 1,
+    ],
+)
+def test_accelerated_and_pure_paths_agree(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    fast = masking.accelerated_masker()
+    if fast is None:
+        pytest.skip("the websockets C extension is not installed")
+    data = os.urandom(size)
+    key = os.urandom(4)
+    assert fast(data, key) == mask_translate(data, key)
+    assert mask(data, key, b"hdr") == b"hdr" + mask_translate(data, key)
+    monkeypatch.setattr(masking, "_accelerated", None)
+    assert mask(data, key, b"hdr") == b"hdr" + mask_translate(data, key)
+
+
+def test_pure_python_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATEWS_PURE_PYTHON", "1")
+    monkeypatch.setattr(masking, "_accelerated", masking._UNLOADED)
+    assert masking.accelerated_masker() is None
