@@ -26,6 +26,7 @@ from .errors import (
     ProtocolError,
     ProxyError,
     RecvTimeout,
+    RedirectError,
     RemoteProtocolError,
     TLSError,
     WebSocketError,
@@ -33,11 +34,14 @@ from .errors import (
 from .events import Binary, Close, Frame, Ping, Pong, Text
 from .lifecycle import Lifecycle
 from .options import Options
+from .reconnect import Attempts, Backoff, connect_forever
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ActiveModeError",
+    "Attempts",
+    "Backoff",
     "Binary",
     "Close",
     "CloseCode",
@@ -65,11 +69,13 @@ __all__ = [
     "ProtocolError",
     "ProxyError",
     "RecvTimeout",
+    "RedirectError",
     "RemoteProtocolError",
     "TLSError",
     "Text",
     "WebSocket",
     "WebSocketError",
+    "connect_forever",
     "open_websocket",
     "start_link",
 ]

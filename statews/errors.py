@@ -12,6 +12,7 @@ Every error statews raises derives from :class:`WebSocketError`::
     ├── HandshakeError                         the opening handshake did not complete
     │   ├── InvalidHandshake                   the server's answer is not a valid upgrade
     │   ├── HandshakeRejected                  the server answered with a non-101 status
+    │   ├── RedirectError                      a redirect of the upgrade was not followed
     │   ├── ConnectError (also OSError)        the TCP connection could not be made
     │   ├── ConnectTimeout (also TimeoutError) TCP/TLS connect and upgrade took too long
     │   ├── TLSError                           the TLS handshake failed (the ssl error is kept)
@@ -57,6 +58,7 @@ __all__ = [
     "ProtocolError",
     "ProxyError",
     "RecvTimeout",
+    "RedirectError",
     "RemoteProtocolError",
     "TLSError",
     "WebSocketError",
@@ -211,6 +213,23 @@ class HandshakeRejected(HandshakeError):
         self.headers = list(headers)
         self.body = body
         self.retry_after = retry_after
+
+
+class RedirectError(HandshakeError):
+    """The server redirected the upgrade request and the redirect was not followed.
+
+    The ``Location`` is missing, not a ws/wss/http/https URL, carries credentials, would
+    downgrade ``wss`` to ``ws`` or leave the origin of a ``unix_path`` connection, or
+    following it would exceed ``max_redirects``.
+    ``chain`` holds the URLs requested, first to last, then the refused target when it
+    is known; ``status`` is the redirect's status. The redirect itself
+    (:class:`HandshakeRejected`) is ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, chain: Sequence[str] = (), status: int = 0) -> None:
+        super().__init__(message)
+        self.chain = tuple(chain)
+        self.status = status
 
 
 class ConnectError(HandshakeError, OSError):

@@ -61,7 +61,15 @@ async def upgrade(stream: trio.abc.Stream, options: Options) -> Upgrade:
     response = None
     while response is None:
         data = await stream.receive_some(_RECEIVE_SIZE)
-        response = parser.feed(data) if data else parser.feed_eof()
+        if data:
+            response = parser.feed(data)
+            continue
+        try:
+            response = parser.feed_eof()
+        except InvalidHandshake as exc:
+            # Kept as the cause so that callers (reconnection) can tell a hang-up
+            # from a malformed answer.
+            raise exc from EOFError("the server closed the connection")
     accepted = check_response(
         response, key=key, protocols=options.protocols, offered_extensions=tuple(offers)
     )

@@ -43,6 +43,7 @@ from .schema import (
     PATH,
     Active,
     ALPNProtocols,
+    Count,
     Delay,
     FileName,
     Headers,
@@ -339,6 +340,11 @@ class Options(_Model):
     close_timeout: Seconds | None = Field(
         default=5.0,
         description="Seconds to wait for the peer's Close and the TCP close; None for no limit.",
+    )
+    max_redirects: Count = Field(
+        default=10,
+        description="Redirects (301/302/303/307/308) of the opening handshake to follow, "
+        "within connect_timeout; 0 reports a redirect as HandshakeRejected.",
     )
     active: Active = Field(
         default=False,

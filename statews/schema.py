@@ -25,6 +25,7 @@ __all__ = [
     "RESERVED_HEADERS",
     "ALPNProtocols",
     "Active",
+    "Count",
     "Delay",
     "FileName",
     "Headers",
@@ -198,6 +199,7 @@ PATH: dict[str, Any] = {"format": "path"}
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False), BeforeValidator(_not_bool)]
 Delay = Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_not_bool)]
 Size = Annotated[int, Field(ge=1), BeforeValidator(_not_bool)]
+Count = Annotated[int, Field(ge=0), BeforeValidator(_not_bool)]
 WindowBits = Annotated[int, Field(ge=9, le=15), BeforeValidator(_not_bool)]
 Port = Annotated[int, Field(ge=1, le=65535), BeforeValidator(_not_bool)]
 # Text that ends up on the wire or in a URL, checked for injection and structure.

@@ -52,6 +52,7 @@ def test_defaults() -> None:
         "connect_timeout": 8.0,
         "recv_timeout": None,
         "close_timeout": 5.0,
+        "max_redirects": 10,
         "active": False,
         "headers": (),
         "protocols": (),
