@@ -30,8 +30,8 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from typing import Any, Literal
 
 import trio
 
@@ -43,18 +43,21 @@ from .errors import (
     ConnectionClosed,
     ConnectTimeout,
     HandshakeError,
+    HandshakeRejected,
     InvalidHandshake,
     InvalidStateError,
     OptionsError,
     RecvTimeout,
+    WebSocketError,
     close_code_for,
     connection_closed,
 )
 from .events import Binary, Close, Frame, Ping, Pong, Text
 from .lifecycle import Lifecycle
-from .opening import upgrade
+from .opening import Upgrade, upgrade
 from .options import Options
 from .protocol import ClientProtocol
+from .redirects import follow_redirect
 from .transport import Transport, open_transport
 
 __all__ = ["WebSocket", "to_frame"]
@@ -159,7 +162,12 @@ class WebSocket:
             ConnectTimeout: it took longer than the timeout.
             ConnectError: the TCP connection could not be made.
             TLSError: the TLS handshake failed.
-            HandshakeRejected: the server answered with another status than 101.
+            HandshakeRejected: the server answered with another status than 101 (a
+                redirect when ``max_redirects`` is 0).
+            RedirectError: a redirect was not followed (see
+                :func:`statews.redirects.follow_redirect`); redirects within
+                ``max_redirects`` are followed, each hop over a new connection, and
+                ``options`` becomes that of the URL finally connected to.
             InvalidHandshake: the server's answer is not a valid upgrade.
             ConnectionClosed: ``close()`` was called meanwhile.
         """
@@ -197,14 +205,13 @@ class WebSocket:
             self._ensure_deliverer()
 
     async def _upgrade(self) -> None:
-        options = self.options
         if self._given_stream is not None:
             stream = self._given_stream
-            transport = Transport(stream, _socket_stream_of(stream))
+            self._transport = Transport(stream, _socket_stream_of(stream))
+            done = await upgrade(stream, self.options)
         else:
-            transport = await open_transport(options)
-        self._transport = transport
-        done = await upgrade(transport.stream, options)
+            done = await self._upgrade_following_redirects()
+        options = self.options
         self.subprotocol = done.subprotocol
         self.response_headers = done.response.headers
         self.extensions = tuple(ext.name for ext in done.extensions)
@@ -217,6 +224,23 @@ class WebSocket:
         self.lifecycle.fire("upgraded")
         if done.trailing:
             self._ingest(done.trailing)
+
+    async def _upgrade_following_redirects(self) -> Upgrade:
+        """Open a transport and upgrade over it; on a redirect, close it and start over
+        at the new URL (:func:`~statews.redirects.follow_redirect` decides), so that
+        ``self.options`` ends as the options of the URL finally connected to."""
+        chain = [self.options.url]
+        while True:
+            self._transport = await open_transport(self.options)
+            try:
+                return await upgrade(self._transport.stream, self.options)
+            except HandshakeRejected as rejected:
+                moved = follow_redirect(self.options, rejected, chain)
+                logger.info("%r: HTTP %d redirect to %s", self, rejected.status, moved.url)
+            await trio.aclose_forcefully(self._transport.stream)
+            self._transport = None
+            self.options = moved
+            chain.append(moved.url)
 
     async def _abandon_upgrade(self, error: BaseException | None, *, aborted: bool = False) -> None:
         self._error = error
@@ -254,28 +278,45 @@ class WebSocket:
         assert self._proto is not None
         self._proto.send(frame)
         self._has_output.unpark_all()
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s > %s", self.lifecycle.name, _summary(frame))
 
     def _queue_close(self, frame: Close) -> None:
         # A Close is never held back by write_limit: closing must work against a peer
         # that stopped reading (close_timeout then bounds it).
         assert self._proto is not None
         self._proto.send(frame)
+        logger.debug("%s > %s", self.lifecycle.name, _summary(frame))
         self.lifecycle.fire("close_requested")
         self._has_output.unpark_all()
 
-    async def send_stream(self, chunks: Iterable[str | bytes]) -> None:
-        """Send one message whose fragments are ``chunks`` (all ``str`` or all ``bytes``).
+    async def send_stream(self, chunks: Iterable[str | bytes] | AsyncIterable[str | bytes]) -> None:
+        """Send one message whose fragments are ``chunks``, an iterable or async iterable
+        of all ``str`` (a text message) or all ``bytes`` (binary). Each chunk is one
+        frame, sent as it comes, with back-pressure; an empty iterable sends nothing.
+
+        If this is cancelled or the iterable raises after the first fragment went out,
+        the message cannot be completed: the connection is failed with 1011 rather than
+        left with a message no other frame may follow.
 
         Raises: as :meth:`send`.
         """
-        iterator = iter(chunks)
-        current = next(iterator, None)
-        if current is None:
-            return
-        for following in iterator:
-            await self._send_fragment(current, fin=False)
-            current = following
-        await self._send_fragment(current, fin=True)
+        started = False
+        try:
+            previous: str | bytes | None = None
+            async for chunk in _aiter(chunks):
+                if previous is not None:
+                    await self._send_fragment(previous, fin=False)
+                    started = True
+                previous = chunk
+            if previous is not None:
+                await self._send_fragment(previous, fin=True)
+        except BaseException:
+            proto = self._proto
+            if started and proto is not None and proto.message_in_progress:
+                abandoned = WebSocketError("a streamed message was abandoned midway")
+                self._fail(abandoned, "message abandoned")
+            raise
 
     async def _send_fragment(self, data: str | bytes, *, fin: bool) -> None:
         self._require_open("send")
@@ -284,19 +325,39 @@ class WebSocket:
         assert self._proto is not None
         self._proto.send_fragment(data, fin=fin)
         self._has_output.unpark_all()
+        if logger.isEnabledFor(logging.DEBUG):
+            kind = "TEXT" if isinstance(data, str) else "BINARY"
+            logger.debug(
+                "%s > %s fragment, %d bytes, fin=%s", self.lifecycle.name, kind, len(data), fin
+            )
         if fin:
             self._message_sent.unpark_all()
 
     async def ping(self, data: bytes | None = None) -> float:
         """Send a ping and wait for its pong; return the round-trip time in seconds.
 
-        A pong answers the ping with the same payload and every ping sent before it.
+        ``data`` defaults to 4 random bytes. A pong answers the ping with the same
+        payload and every ping sent before it.
 
-        Raises: as :meth:`send`; :class:`ConnectionClosed` if the connection ends first.
+        Raises: as :meth:`send`; :class:`ConnectionClosed` if the connection ends first;
+        :class:`WebSocketError` if a ping with the same payload is still waiting.
         """
-        payload = os.urandom(4) if data is None else bytes(data)
-        while payload in self._pings:
+        payload, sent_at, waiter = await self._start_ping(data)
+        await waiter.wait()
+        if payload in self._pings:  # woken by the end, not by a pong
+            del self._pings[payload]
+            raise self._closed_error()
+        return trio.current_time() - sent_at
+
+    async def _start_ping(self, data: bytes | None) -> tuple[bytes, float, trio.Event]:
+        if data is None:
             payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        else:
+            payload = bytes(data)
+            if payload in self._pings:
+                raise WebSocketError(f"a ping with payload {payload!r} is already waiting")
         waiter = trio.Event()
         sent_at = trio.current_time()
         self._pings[payload] = (sent_at, waiter)
@@ -305,11 +366,7 @@ class WebSocket:
         except BaseException:
             self._pings.pop(payload, None)
             raise
-        await waiter.wait()
-        if payload in self._pings:  # woken by the end, not by a pong
-            del self._pings[payload]
-            raise self._closed_error()
-        return trio.current_time() - sent_at
+        return payload, sent_at, waiter
 
     async def _wait_output_room(self) -> None:
         proto = self._proto
@@ -487,6 +544,13 @@ class WebSocket:
 
     # ------------------------------------------------------------------ addresses
 
+    def diagram(self, fmt: Literal["mermaid", "md", "dot", "svg"] = "mermaid") -> str:
+        """The lifecycle diagram with this connection's current state highlighted
+        (``"mermaid"``, ``"md"``, ``"dot"`` or ``"svg"``; the last two need Graphviz)."""
+        from .diagrams import render  # noqa: PLC0415 - diagram rendering is rarely needed
+
+        return render(self, fmt)
+
     def peername(self) -> tuple[str, int]:
         """The peer's (address, port). Raises InvalidStateError unless connected/closing."""
         self.lifecycle.require("peername")
@@ -512,8 +576,11 @@ class WebSocket:
         if proto.bytes_to_send:
             self._has_output.unpark_all()
         if frames:
+            if logger.isEnabledFor(logging.DEBUG):
+                for frame in frames:
+                    logger.debug("%s < %s", self.lifecycle.name, _summary(frame))
             self._take_in(frames)
-        if proto.failure is not None or proto.close_received is not None:
+        if proto.close_received is not None:
             self._begin_closing()
 
     def _take_in(self, frames: list[Frame]) -> None:
@@ -547,6 +614,9 @@ class WebSocket:
             if key == payload:
                 break
 
+    def _reader_paused(self) -> bool:
+        return self.state == "connected" and len(self._inbox) >= self.options.max_queue
+
     def _fail(self, error: BaseException, reason: str) -> None:
         """Fail the connection: send a Close with the code that ``error`` maps to."""
         if self.state != "connected":
@@ -569,15 +639,22 @@ class WebSocket:
                 while self._proto is not None and self._proto.message_in_progress:
                     await self._message_sent.park()
                 try:
-                    with trio.fail_after(math.inf if timeout is None else timeout):
-                        await self.ping()
-                except trio.TooSlowError:
+                    _, _, waiter = await self._start_ping(None)
+                except (ConnectionClosed, InvalidStateError):
+                    return
+                while not waiter.is_set():
+                    with trio.move_on_after(math.inf if timeout is None else timeout):
+                        await waiter.wait()
+                    if waiter.is_set() or self._reader_paused():
+                        # Paused, we are the slow side: the pong may wait behind
+                        # messages the application has not taken yet.
+                        continue
                     self._fail(
                         TimeoutError(f"keepalive: no pong within {timeout} s"),
                         "keepalive ping timeout",
                     )
                     return
-                except (ConnectionClosed, InvalidStateError):
+                if self.state != "connected":
                     return
 
     async def _read_loop(self) -> None:
@@ -592,6 +669,13 @@ class WebSocket:
         try:
             with self._reader_scope:
                 while True:
+                    if proto.failure is not None and self.state == "connected":
+                        if inbox:
+                            # The messages before the violation are the application's
+                            # first: its answers to them go out before our Close.
+                            await self._has_room.park()
+                            continue
+                        self._begin_closing()
                     if len(inbox) >= limit and self.state == "connected":
                         await self._has_room.park()
                         continue
@@ -618,11 +702,14 @@ class WebSocket:
                 await self._finish(event)
 
     def _begin_closing(self) -> None:
-        """The core saw the peer's Close or a violation (and queued our Close)."""
+        """The core saw the peer's Close (and queued the echo) or a violation (then our
+        Close reporting it is queued now)."""
         proto = self._proto
         assert proto is not None
-        if proto.failure is not None and self._error is None:
-            self._error = proto.failure
+        if proto.failure is not None:
+            self._error = self._error or proto.failure
+            proto.fail()
+            self._has_output.unpark_all()
         if self.state == "connected":
             self.lifecycle.fire("failed" if proto.failure is not None else "close_received")
 
@@ -677,6 +764,17 @@ class WebSocket:
 _BYTES_FRAMES: dict[str, Callable[[bytes], Frame]] = {"binary": Binary, "ping": Ping, "pong": Pong}
 
 
+async def _aiter(
+    chunks: Iterable[str | bytes] | AsyncIterable[str | bytes],
+) -> AsyncIterator[str | bytes]:
+    if isinstance(chunks, AsyncIterable):
+        async for chunk in chunks:
+            yield chunk
+    else:
+        for chunk in chunks:
+            yield chunk
+
+
 def to_frame(frame: Frame | tuple[Any, ...] | str) -> Frame:
     """Normalise hackney's frame forms to frame objects.
 
@@ -704,6 +802,14 @@ def to_frame(frame: Frame | tuple[Any, ...] | str) -> Frame:
             code, reason = rest
             return Close(int(code), reason.decode() if isinstance(reason, bytes) else reason)
     raise TypeError(f"not a WebSocket frame: {frame!r}")
+
+
+def _summary(frame: Frame) -> str:
+    """One line for the frame log: kind, size, and the close code."""
+    if isinstance(frame, Close):
+        return f"CLOSE {frame.code} {frame.reason!r}" if frame.reason else f"CLOSE {frame.code}"
+    size = len(frame.data.encode("utf-8")) if isinstance(frame, Text) else len(frame.data)
+    return f"{type(frame).__name__.upper()} {size} bytes"
 
 
 def _coalesce(chunks: list[bytes]) -> Iterable[bytes]:
