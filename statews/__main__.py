@@ -1,0 +1,8 @@
+"""``python -m statews``: the command line (see :mod:`statews.cli`)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,437 @@
+"""Render the declared classes into diagrams and documents: the lifecycle and the options.
+
+``render(machine, fmt)`` draws :class:`~statews.lifecycle.Lifecycle` (the class, or a
+live connection's machine with its current state highlighted) with python-statemachine's
+own renderers. :func:`artifacts` builds every generated file of the repository, and
+``python -m statews.diagrams [--check] [ROOT]`` writes them (or reports the stale ones).
+
+Invariants:
+
+* The classes are the single source: :class:`Lifecycle` with its attribute docstrings,
+  :data:`~statews.lifecycle.OPERATIONS`, the :class:`~statews.options.Options` model and
+  :func:`~statews.options.json_schema`. Nothing here restates a state, an event or an
+  option.
+* Every text artifact is deterministic: the same classes give the same bytes. The DOT
+  source is made so too (the library names clusters after object ids). Only the SVG
+  depends on the installed Graphviz, and tests do not byte-compare it.
+* A state or an event without a docstring is an error (:class:`ValueError`), so the
+  contract in ``specs/lifecycle.md`` cannot silently lose a line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import inspect
+import itertools
+import json
+import re
+import shutil
+import sys
+import textwrap
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal, cast
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from statemachine.contrib.diagram.extract import extract
+from statemachine.contrib.diagram.graphviz import run_graphviz
+from statemachine.contrib.diagram.model import DiagramGraph
+from statemachine.contrib.diagram.renderers.mermaid import MermaidRenderer
+from statemachine.contrib.diagram.renderers.table import TransitionTableRenderer
+
+from .connection import WebSocket
+from .lifecycle import OPERATIONS, STATES, Lifecycle
+from .options import Options, json_schema
+
+__all__ = [
+    "FORMATS",
+    "artifacts",
+    "generate",
+    "lifecycle_spec",
+    "main",
+    "options_doc",
+    "options_schema",
+    "render",
+    "stale",
+]
+
+Format = Literal["mermaid", "md", "dot", "svg"]
+#: The formats :func:`render` produces.
+FORMATS: Final[tuple[Format, ...]] = ("mermaid", "md", "dot", "svg")
+
+MachineLike = Lifecycle | type[Lifecycle] | WebSocket
+
+#: The command that regenerates the artifacts; named in every generated file.
+COMMAND: Final = "python -m statews.diagrams"
+SVG_PATH: Final = "diagrams/lifecycle.svg"
+
+
+# --- diagrams --------------------------------------------------------------------------
+
+
+def render(machine: MachineLike, fmt: Format = "mermaid") -> str:
+    """Draw the lifecycle of ``machine`` in ``fmt``.
+
+    ``machine`` is the :class:`Lifecycle` class (the declared machine), an instance, or
+    a :class:`WebSocket` (its ``lifecycle``); an instance's current state is
+    highlighted (Mermaid ``classDef active``, a filled DOT node). ``fmt`` is
+    ``"mermaid"`` (stateDiagram-v2), ``"md"`` (transition table), ``"dot"`` or
+    ``"svg"``. Only the declared structure is drawn: the connection's private
+    callbacks are not.
+
+    Raises:
+        ValueError: ``fmt`` is not one of :data:`FORMATS`.
+        ImportError: ``"dot"``/``"svg"`` without the ``pydot`` package.
+        FileNotFoundError: ``"svg"`` without Graphviz's ``dot`` program on ``PATH``.
+        statemachine.contrib.diagram.GraphvizError: ``dot`` failed.
+    """
+    graph = _graph(machine)
+    if fmt == "mermaid":
+        return MermaidRenderer().render(graph)
+    if fmt == "md":
+        return TransitionTableRenderer().render(graph, fmt="md")
+    if fmt == "dot":
+        return _dot(graph)
+    if fmt == "svg":
+        return run_graphviz(_dot(graph), "svg").decode("utf-8")
+    raise ValueError(f"unknown diagram format {fmt!r}: expected one of {', '.join(FORMATS)}")
+
+
+def _graph(machine: MachineLike) -> DiagramGraph:
+    """The library's diagram model of the declared class, with ``machine``'s state active."""
+    if isinstance(machine, WebSocket):
+        machine = machine.lifecycle
+    # The class, not the instance: an instance's model also lists the listeners' hooks
+    # (the connection's internals) as entry actions.
+    graph = extract(machine if isinstance(machine, type) else type(machine))
+    if not isinstance(machine, type):
+        for state in graph.states:
+            state.is_active = state.id == machine.state
+    return graph
+
+
+def _dot(graph: DiagramGraph) -> str:
+    from statemachine.contrib.diagram.renderers.dot import DotRenderer  # noqa: PLC0415 - pydot
+
+    source: str = DotRenderer().render(graph).to_string()
+    # The renderer names clusters and the initial node after id(); number them instead.
+    numbers: dict[str, str] = {}
+
+    def stable(match: re.Match[str]) -> str:
+        return match[1] + numbers.setdefault(match[2], str(len(numbers)))
+
+    return re.sub(r"(__initial_|__atomic_)(\d+)", stable, source)
+
+
+# --- the lifecycle contract ------------------------------------------------------------
+
+
+def attribute_docs(cls: type) -> dict[str, str]:
+    """The docstrings written under the class attributes of ``cls`` (``x = ...`` then a
+    string literal), by attribute name; Python keeps no such docstring at run time."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = next(node for node in tree.body if isinstance(node, ast.ClassDef)).body
+    docs = {}
+    for node, following in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            docs[node.targets[0].id] = inspect.cleandoc(following.value.value)
+    return docs
+
+
+def lifecycle_spec() -> str:
+    """``specs/lifecycle.md``: the lifecycle contract, from :class:`Lifecycle` and
+    :data:`OPERATIONS`.
+
+    Raises:
+        ValueError: a state or an event has no docstring.
+    """
+    docs = attribute_docs(Lifecycle)
+    states = list(Lifecycle.states)
+    events = list(cast("Iterable[Any]", Lifecycle.events))  # a class-level property
+    for name in [s.id for s in states] + [e.id for e in events]:
+        if not docs.get(name):
+            raise ValueError(f"Lifecycle.{name} has no docstring: document it under its line")
+    transitions = [(t.source.id, t.event, t.target.id) for s in states for t in s.transitions]
+    lines = [
+        _generated_note("statews/lifecycle.py"),
+        "# The connection lifecycle",
+        "",
+        _markdown(inspect.getdoc(Lifecycle) or ""),
+        "",
+        "Declared once, with python-statemachine, in `statews.lifecycle.Lifecycle`: the",
+        "runtime sends it events and asks it what is allowed. An event that the current",
+        "state does not allow, or an operation that the table below does not allow, raises",
+        "`InvalidStateError` naming the state. This page is generated from the class.",
+        "",
+        "```mermaid",
+        render(Lifecycle, "mermaid").rstrip("\n"),
+        "```",
+        "",
+        "## States",
+        "",
+        *_table(
+            ("State", "Kind", "Meaning"),
+            [(f"`{s.id}`", _state_kind(s), _markdown(docs[s.id])) for s in states],
+        ),
+        "",
+        "## Events",
+        "",
+        *_table(
+            ("Event", "Transitions", "Meaning"),
+            [
+                (
+                    f"`{e.id}`",
+                    ", ".join(f"{a} → {b}" for a, name, b in transitions if name == e.id),
+                    _markdown(docs[e.id]),
+                )
+                for e in events
+            ],
+        ),
+        "",
+        "## Transitions",
+        "",
+        *_table(
+            ("Source", "Event", "Target"),
+            [(f"`{a}`", f"`{e}`", f"`{b}`") for a, e, b in transitions],
+        ),
+        "",
+        "## Operations",
+        "",
+        "What the application may call in each state (`statews.lifecycle.OPERATIONS`);",
+        "elsewhere the call raises `InvalidStateError`.",
+        "",
+        *_table(
+            ("Operation", *(f"`{s}`" for s in STATES)),
+            [
+                (f"`{op}`", *("yes" if s in allowed else "no" for s in STATES))
+                for op, allowed in OPERATIONS.items()
+            ],
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _state_kind(state: Any) -> str:
+    if state.initial:
+        return "initial"
+    return "final" if state.final else ""
+
+
+# --- the options -----------------------------------------------------------------------
+
+
+def options_schema() -> str:
+    """``specs/options.schema.json``: :func:`~statews.options.json_schema`, pretty-printed
+    with sorted keys and a final newline."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def options_doc() -> str:
+    """``docs/options.md``: every option of :class:`Options` (groups as dotted names) with
+    its type as files give it, its default and its description."""
+    schema = json_schema()
+    definitions: dict[str, Any] = schema.get("$defs", {})
+    url = schema["properties"]["url"]
+    rows = [("`url`", "string", "—", _markdown(url["description"]))]
+    groups: list[tuple[str, type[BaseModel], FieldInfo]] = []
+    for name, field in Options.model_fields.items():
+        group = _group_model(field)
+        if group is not None:
+            groups.append((name, group, field))
+            rows.append((f"`{name}`", "table", "see below", _markdown(field.description or "")))
+        else:
+            rows.append(_option_row(name, field, schema["properties"].get(name)))
+    lines = [
+        _generated_note("statews/options.py"),
+        "# Options",
+        "",
+        "The options of one connection: keyword arguments of `statews.open_websocket()` and",
+        "`statews.start_link()`, keys of a configuration file (`statews.config.load_config`),",
+        "fields of `statews.Options`. Times are in seconds. `null` (Python `None`) means",
+        "no limit where a type allows it. `host` or `url` is required; `url` sets",
+        "`transport`, `host`, `port` and `path`, and the other keys override it.",
+        "The JSON Schema of these keys is `specs/options.schema.json`;",
+        "`statews check FILE` validates a file and prints the options it resolves to.",
+        "",
+        *_table(("Option", "Type", "Default", "Description"), rows),
+    ]
+    for name, group, field in groups:
+        properties = definitions.get(group.__name__, {}).get("properties", {})
+        lines += [
+            "",
+            f"## `{name}`",
+            "",
+            _markdown(field.description or inspect.getdoc(group) or ""),
+            "",
+            *_table(
+                ("Option", "Type", "Default", "Description"),
+                [
+                    _option_row(f"{name}.{sub}", subfield, properties.get(sub))
+                    for sub, subfield in group.model_fields.items()
+                ],
+            ),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _group_model(field: FieldInfo) -> type[BaseModel] | None:
+    annotation = field.annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _option_row(
+    name: str, field: FieldInfo, prop: Mapping[str, Any] | None
+) -> tuple[str, str, str, str]:
+    description = _markdown(field.description or "")
+    if prop is None:  # kept out of the schema: the Python API only
+        kind = str(field.annotation).replace("typing.", "")
+        return f"`{name}`", f"Python only: `{kind}`", _default_text(field.default), description
+    default = "required" if field.is_required() else _default_text(prop.get("default"))
+    return f"`{name}`", _type_text(prop), default, description
+
+
+def _default_text(value: Any) -> str:
+    text = f"`{json.dumps(value, ensure_ascii=False)}`"
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1024:
+        for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+            if value % size == 0:
+                return f"{text} ({value // size} {unit})"
+    return text
+
+
+def _type_text(prop: Mapping[str, Any], form: str | None = None) -> str:
+    """A short reading of a JSON Schema: ``number > 0 or null``, ``integer 1-65535``.
+    ``form`` is a ``format`` given beside an ``anyOf``."""
+    form = prop.get("format", form)
+    if "anyOf" in prop:
+        return " or ".join(_type_text(alternative, form) for alternative in prop["anyOf"])
+    if "const" in prop:
+        return f"`{json.dumps(prop['const'])}`"
+    if "enum" in prop:
+        return " or ".join(f"`{json.dumps(v)}`" for v in prop["enum"])
+    kind = prop.get("type", "any")
+    if kind == "array":
+        if "prefixItems" in prop:
+            return "[" + ", ".join(_type_text(item) for item in prop["prefixItems"]) + "]"
+        return f"array of {_type_text(prop.get('items', {}))}"
+    if kind == "object":
+        values = prop.get("additionalProperties")
+        return f"table of {_type_text(values)}" if isinstance(values, Mapping) else "table"
+    if kind == "string":
+        return {"path": "path", "password": "string (secret)"}.get(form, "string")
+    if kind in ("integer", "number"):
+        low, high = prop.get("minimum"), prop.get("maximum")
+        if low is not None and high is not None:
+            return f"{kind} {low}-{high}"
+        if "exclusiveMinimum" in prop:
+            return f"{kind} > {prop['exclusiveMinimum']}"
+        if low is not None:
+            return f"{kind} >= {low}"
+    return str(kind)
+
+
+# --- markdown --------------------------------------------------------------------------
+
+
+def _generated_note(source: str) -> str:
+    return f"<!-- Generated from {source} by `{COMMAND}`: do not edit. -->\n"
+
+
+def _markdown(text: str) -> str:
+    """reStructuredText-flavoured docstring text as one Markdown paragraph."""
+    text = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text)  # :class:`~x.Y` -> `x.Y`
+    return " ".join(text.replace("``", "`").split())
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return [line(header), line(["---"] * len(header)), *(line(row) for row in rows)]
+
+
+# --- the generated files ---------------------------------------------------------------
+
+#: Every generated text file, by path relative to the repository root.
+TEXT_ARTIFACTS: Final[Mapping[str, Callable[[], str]]] = {
+    "diagrams/lifecycle.mmd": lambda: render(Lifecycle, "mermaid"),
+    "specs/lifecycle.md": lifecycle_spec,
+    "specs/options.schema.json": options_schema,
+    "docs/options.md": options_doc,
+}
+
+
+def artifacts() -> dict[str, str]:
+    """The content of every generated text file, by path relative to the repository root
+    (the SVG, which depends on the installed Graphviz, is not among them)."""
+    return {path: build() for path, build in TEXT_ARTIFACTS.items()}
+
+
+def stale(root: Path) -> list[str]:
+    """The generated text files under ``root`` that are missing or out of date."""
+    return [
+        path
+        for path, text in artifacts().items()
+        if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text
+    ]
+
+
+def generate(root: Path, *, svg: bool = True) -> list[Path]:
+    """Write every generated file under ``root``; return the paths written.
+
+    ``diagrams/lifecycle.svg`` is written too when ``svg`` is true and Graphviz's ``dot``
+    is on ``PATH``.
+
+    Raises:
+        OSError: a file cannot be written.
+        ImportError: the SVG is wanted and ``pydot`` is missing.
+    """
+    files: dict[str, str] = artifacts()
+    if svg and shutil.which("dot") is not None:
+        files[SVG_PATH] = render(Lifecycle, "svg")
+    written = []
+    for path, text in files.items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8", newline="\n")
+        written.append(target)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m statews.diagrams [--check] [ROOT]``: write the generated files under
+    ROOT (default: the current directory); with ``--check``, write nothing and exit 1
+    if any is stale."""
+    parser = argparse.ArgumentParser(
+        prog=COMMAND, description="Regenerate the diagrams, specs and docs from the classes."
+    )
+    parser.add_argument("root", nargs="?", default=".", type=Path, help="repository root")
+    parser.add_argument(
+        "--check", action="store_true", help="only report stale files (exit 1 if any)"
+    )
+    args = parser.parse_args(argv)
+    if args.check:
+        outdated = stale(args.root)
+        for path in outdated:
+            print(f"{path} is out of date: run {COMMAND}", file=sys.stderr)
+        return 1 if outdated else 0
+    for target in generate(args.root):
+        print(f"wrote {target}")
+    if shutil.which("dot") is None:
+        print(f"{SVG_PATH} not written: Graphviz's dot is not on PATH", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
