@@ -40,9 +40,10 @@ def main() -> int:
     parser.add_argument("--exclude-cases", nargs="*", default=["9.*", "12.*", "13.*"])
     parser.add_argument("--autobahn", type=Path, default=AUTOBAHN)
     parser.add_argument("--agent", default="statews")
+    parser.add_argument("--outdir", type=Path, default=HERE / "reports")
     args = parser.parse_args()
 
-    outdir = HERE / "reports"
+    outdir = args.outdir
     outdir.mkdir(exist_ok=True)
     server_cmd = [
         "bash",

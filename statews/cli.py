@@ -9,7 +9,8 @@ stdout as ``< text`` (binary as ``< [binary N bytes] <hex of the first 32>``). W
 ``--json`` stdout has one JSON object per line: ``{"event": "connected", "url": ...,
 "subprotocol": ...}``, then ``{"direction": "in", "type": "text", "data": ...}`` per
 message (``"binary"``, ``"ping"``, ``"pong"`` data in base64), then ``{"event":
-"closed", "code": ..., "reason": ...}``. Sent messages are not printed, so stdout holds
+"closed", "code": ..., "reason": ...}`` (plus ``"sent"``, our Close code, when no Close
+came back and the code is 1006). Sent messages are not printed, so stdout holds
 only what the server said; with ``-v`` they are echoed on stderr as ``> text``.
 ``--send TEXT`` (repeatable) sends instead of reading stdin and closes after
 ``--count`` messages (default: as many as were sent). Without ``--send``, end of input
@@ -370,7 +371,15 @@ class Transcript:
 
     def closed(self, closed: ConnectionClosed) -> None:
         if self.json_lines:
-            self._record({"event": "closed", "code": closed.code, "reason": closed.reason})
+            record: dict[str, Any] = {
+                "event": "closed",
+                "code": closed.code,
+                "reason": closed.reason,
+            }
+            if closed.rcvd is None and closed.sent is not None:
+                # No Close came back (code 1006): say which code we closed or failed with.
+                record["sent"] = closed.sent.code
+            self._record(record)
         else:
             print(f"closed: {_close_text(closed.code, closed.reason)}", file=self.err, flush=True)
 

@@ -372,17 +372,43 @@ TEXT_ARTIFACTS: Final[Mapping[str, Callable[[], str]]] = {
 }
 
 
-def artifacts() -> dict[str, str]:
+def artifacts(root: Path | None = None) -> dict[str, str]:
     """The content of every generated text file, by path relative to the repository root
-    (the SVG, which depends on the installed Graphviz, is not among them)."""
-    return {path: build() for path, build in TEXT_ARTIFACTS.items()}
+    (the SVG, which depends on the installed Graphviz, is not among them). With ``root``,
+    also README.md with its generated blocks brought up to date."""
+    files = {path: build() for path, build in TEXT_ARTIFACTS.items()}
+    readme = None if root is None else root / README_PATH
+    if readme is not None and readme.is_file():
+        files[README_PATH] = fill_readme(readme.read_text(encoding="utf-8"), files)
+    return files
+
+
+#: README.md embeds generated files between ``<!-- begin: PATH -->`` and ``<!-- end: PATH -->``.
+README_PATH = "README.md"
+_README_BLOCK = re.compile(r"(<!-- begin: (\S+) -->\n).*?(<!-- end: \2 -->)", re.DOTALL)
+
+
+def fill_readme(text: str, files: Mapping[str, str]) -> str:
+    """``text`` with every generated block replaced by the current content of its file:
+    Mermaid in a ``mermaid`` fence, Markdown from its first table on."""
+
+    def block(match: re.Match[str]) -> str:
+        path = match.group(2)
+        content = files[path]
+        if path.endswith(".mmd"):
+            body = f"```mermaid\n{content.rstrip()}\n```\n"
+        else:
+            body = content[content.index("\n| ") + 1 :]
+        return f"{match.group(1)}{body}{match.group(3)}"
+
+    return _README_BLOCK.sub(block, text)
 
 
 def stale(root: Path) -> list[str]:
     """The generated text files under ``root`` that are missing or out of date."""
     return [
         path
-        for path, text in artifacts().items()
+        for path, text in artifacts(root).items()
         if not (root / path).is_file() or (root / path).read_text(encoding="utf-8") != text
     ]
 
@@ -397,7 +423,7 @@ def generate(root: Path, *, svg: bool = True) -> list[Path]:
         OSError: a file cannot be written.
         ImportError: the SVG is wanted and ``pydot`` is missing.
     """
-    files: dict[str, str] = artifacts()
+    files: dict[str, str] = artifacts(root)
     if svg and shutil.which("dot") is not None:
         files[SVG_PATH] = render(Lifecycle, "svg")
     written = []

@@ -272,9 +272,12 @@ class ProxyError(HandshakeError):
 class ConnectionClosed(WebSocketError):
     """The connection is closed; raised by operations that need an open connection.
 
-    ``code`` and ``reason`` describe how it ended: the peer's Close when one was
-    received (``rcvd``), else the Close we sent (``sent``), else 1006. A failure we
-    detected (a protocol error, a lost TCP connection, a timeout) is ``__cause__``.
+    ``code`` and ``reason`` are *the WebSocket connection close code and reason* of
+    RFC 6455 section 7.1.5-7.1.6: those of the peer's Close frame when one was received
+    (``rcvd``), else 1006 and ``""``. ``sent`` is the Close frame we sent, if any: after a
+    violation we detected it carries the code we failed the connection with, and the
+    violation itself (a :class:`ProtocolError`, a lost TCP connection, a timeout) is
+    ``__cause__``.
     """
 
     def __init__(self, rcvd: Close | None, sent: Close | None, detail: str = "") -> None:
@@ -282,8 +285,6 @@ class ConnectionClosed(WebSocketError):
         self.sent = sent
         if rcvd is not None:
             self.code, self.reason = rcvd.code, rcvd.reason
-        elif sent is not None:
-            self.code, self.reason = sent.code, sent.reason
         else:
             self.code, self.reason = int(CloseCode.ABNORMAL_CLOSURE), ""
         message = f"connection closed: code {self.code}"
@@ -291,6 +292,8 @@ class ConnectionClosed(WebSocketError):
             message += f" ({self.reason})"
         if rcvd is None:
             message += ", no close frame received"
+            if sent is not None:
+                message += f" (we sent {sent.code})"
         if detail:
             message += f": {detail}"
         super().__init__(message)

@@ -361,7 +361,9 @@ class Options(_Model):
         default=(), description="Subprotocols to offer in Sec-WebSocket-Protocol, by preference."
     )
     control_frames: bool = Field(
-        default=False, description="Also deliver Ping, Pong and Close frames to the application."
+        default=False,
+        description="Also deliver Ping and Pong frames to the application, as hackney_ws "
+        "does (pings are answered either way; a Close always ends the connection).",
     )
     max_frame_size: Size | None = Field(
         default=16 * 2**20,

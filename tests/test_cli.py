@@ -279,7 +279,7 @@ async def test_connect_protocol_violation(nursery: trio.Nursery) -> None:
     server = await serve_raw(nursery, violate)
     result = await statews("connect", server.url(), "--count", "1", "--json")
     assert result.returncode == Exit.PROTOCOL, err(result)
-    assert records(result)[-1]["code"] == 1002
+    assert records(result)[-1]["sent"] == 1002
     assert_one_line_error(result, "1002")
 
 

@@ -182,7 +182,9 @@ async def test_protocol_error_sends_right_code(
         async with statews.open_websocket(server.url(), close_timeout=0.5) as ws:
             with pytest.raises(statews.ConnectionClosedError) as info:
                 await ws.recv()
-            assert info.value.code == code
+            assert info.value.code == 1006  # RFC 6455 7.1.5: no Close received
+            assert info.value.sent is not None
+            assert info.value.sent.code == code
             assert info.value.rcvd is None  # our failure, not a peer's close
             assert isinstance(info.value.__cause__, statews.RemoteProtocolError)
         await server.done.wait()
