@@ -665,6 +665,7 @@ class WebSocket:
         stream = transport.stream
         inbox = self._inbox
         limit = self.options.max_queue
+        write_limit = self.options.write_limit
         event = "connection_lost"
         try:
             with self._reader_scope:
@@ -676,9 +677,14 @@ class WebSocket:
                             await self._has_room.park()
                             continue
                         self._begin_closing()
-                    if len(inbox) >= limit and self.state == "connected":
-                        await self._has_room.park()
-                        continue
+                    if self.state == "connected":
+                        if len(inbox) >= limit:
+                            await self._has_room.park()
+                            continue
+                        if proto.bytes_to_send > write_limit:
+                            # The peer does not read our pongs: stop reading its pings.
+                            await self._output_room.park()
+                            continue
                     data = await stream.receive_some(RECEIVE_SIZE)
                     if not data:
                         proto.receive_eof()
