@@ -14,17 +14,21 @@ Invariants:
   payload of a frame over ``max_frame_size``, or that would take a message over
   ``max_message_size``, is never buffered.
 - The payload of a data frame that an extension does not transform is streamed into the
-  message being assembled as it arrives: text is validated (and decoded) byte range by byte
-  range, once, and fails as soon as the bytes seen so far are invalid, even inside a frame.
-  Only control frames and frames of messages an extension transforms are held until complete,
-  so the receive buffer holds at most one incomplete header or one such frame (header plus at
-  most ``max_frame_size`` bytes).
+  message being assembled as it arrives: text is validated byte range by byte range and fails
+  as soon as the bytes seen so far are invalid, even inside a frame. Only control frames and
+  frames of messages an extension transforms are held until complete, so the receive buffer
+  holds at most one incomplete header or one such frame (header plus at most
+  ``max_frame_size`` bytes), plus the input that a call capped by ``max_messages`` left
+  unparsed (``has_pending_input``).
+- One :meth:`receive_data` call returns at most ``max_messages`` data messages: a driver
+  bounds the messages it holds by its queue's room, whatever one read brings.
 - Once a Close was received nothing more is parsed; once a Close was queued (by ``send``, as the
   echo of the peer's, or by :meth:`fail`) nothing more may be queued.
 - A Ping is answered with a Pong and a Close with the echo Close automatically, in arrival
   order relative to the application's frames.
 - Fragmented messages are joined in one place (:class:`_Assembler`) in time linear in their
-  size; text is decoded piece by piece and fails fast (:mod:`statews.utf8`).
+  size and memory at most about 1.5 times it plus a constant, however they are cut into frames
+  and reads; an empty frame adds nothing. Text fails fast (:mod:`statews.utf8`).
 - Extensions see every data frame of the messages they transform (first frame with an RSV
   bit set), whole; messages without RSV bits bypass them, unless an extension uses no RSV bit
   (then every data frame goes through the extensions, whole).
@@ -80,6 +84,10 @@ _BYTES_LIKE = (bytes, bytearray, memoryview)
 _COALESCE_LIMIT = 8192
 #: Above this size a payload is cut out of the receive buffer through a memoryview (one copy).
 _VIEW_COPY_FROM = 4096
+#: A piece of a binary message this big, or among its first _SMALL_PARTS parts, is kept as it
+#: is; others are copied into a bytearray (see :class:`_Assembler`).
+_OWN_PART = 4096
+_SMALL_PARTS = 16
 
 
 def _take(buf: BytesLike, start: int, end: int) -> bytes:
@@ -108,12 +116,17 @@ def _check_option(name: str, value: int | None, minimum: int) -> None:
 class _Assembler:
     """Joins the pieces of one incoming data message; the only place that reassembles.
 
-    A piece is a whole frame's payload or any part of one that arrived. Parts are collected
-    and joined once, so a message costs time linear in its size however many frames and reads
-    it took. Text is decoded piece by piece (fail-fast, no second pass).
+    A piece is a whole frame's payload or any part of one that arrived. A message costs time
+    linear in its size however many frames and reads it took, and memory about its size
+    however small the pieces; an empty piece adds nothing. Text goes to a
+    :class:`~statews.utf8.Utf8Decoder` (validated as it arrives, fail-fast). A binary piece
+    is kept as it is when big (``_OWN_PART`` bytes or more: no copy before the final join) or
+    among the first ``_SMALL_PARTS`` parts (cheap for a message in a few frames); other pieces
+    are copied into a bytearray, which takes pieces until it holds ``_OWN_PART`` bytes. So at
+    most ``_SMALL_PARTS`` parts, and the last, hold fewer than ``_OWN_PART`` bytes.
     """
 
-    __slots__ = ("_binary", "_text", "_utf8", "opcode", "size", "transformed")
+    __slots__ = ("_parts", "_tail", "_text", "opcode", "size", "transformed")
 
     def __init__(self) -> None:
         #: Opcode.TEXT or Opcode.BINARY of the message in progress; 0 when there is none.
@@ -122,64 +135,68 @@ class _Assembler:
         self.size = 0
         #: Whether the extensions transform the message in progress (its frames come whole).
         self.transformed = False
-        self._text: list[str] = []
-        self._binary: list[bytes] = []
-        self._utf8: Utf8Decoder | None = None
+        self._text: Utf8Decoder | None = None
+        self._parts: list[bytes | bytearray] = []
+        # The last part when it is a bytearray of ours that small pieces are appended to.
+        self._tail: bytearray | None = None
 
     def start(self, opcode: int, transformed: bool) -> None:
         """Begin a message of type ``opcode`` (Opcode.TEXT or Opcode.BINARY)."""
         self.opcode = opcode
         self.transformed = transformed
         if opcode == _TEXT:
-            self._utf8 = Utf8Decoder()
+            self._text = Utf8Decoder()
 
-    def feed(self, payload: bytes, final: bool) -> None:
+    def feed(self, piece: bytes, final: bool) -> None:
         """Add the next piece of the message; ``final``: it holds the message's last byte.
 
         Raises:
             RemoteProtocolError: code 1007, the text so far cannot be valid UTF-8.
         """
-        self.size += len(payload)
-        utf8 = self._utf8
-        if utf8 is not None:
-            self._text.append(utf8.decode(payload, final=final))
+        n = len(piece)
+        text = self._text
+        if text is not None:
+            if n or final:
+                text.feed(piece, final=final)
+            self.size += n
+            return
+        if not n:
+            return
+        self.size += n
+        parts = self._parts
+        tail = self._tail
+        if tail is None:
+            if n >= _OWN_PART or len(parts) < _SMALL_PARTS:
+                parts.append(piece)
+            else:
+                tail = self._tail = bytearray(piece)
+                parts.append(tail)
+        elif n < _OWN_PART or len(tail) < _OWN_PART:
+            tail += piece
         else:
-            self._binary.append(payload)
+            parts.append(piece)
+            self._tail = None
 
     def finish(self) -> Text | Binary:
         """Return the whole message (after the piece fed with ``final``) and forget it."""
-        if self._utf8 is not None:
-            message: Text | Binary = Text("".join(self._text))
-        else:
-            message = Binary(b"".join(self._binary))
+        text = self._text
+        if text is not None:
+            self.reset()
+            return Text(text.text())
+        parts = self._parts
+        # A single part that is bytes already is taken as it is (bytes() does not copy it).
+        payload = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
         self.reset()
-        return message
-
-    def add(self, opcode: int, payload: bytes, fin: int, transformed: bool) -> Text | Binary | None:
-        """Add a whole frame (``opcode`` is 0 for a continuation); return the message it ends.
-
-        Raises:
-            RemoteProtocolError: code 1007, the text so far cannot be valid UTF-8.
-        """
-        if opcode:
-            self.start(opcode, transformed)
-        # feed(), inlined: this runs for every frame of a fragmented message.
-        self.size += len(payload)
-        utf8 = self._utf8
-        if utf8 is not None:
-            self._text.append(utf8.decode(payload, final=bool(fin)))
-        else:
-            self._binary.append(payload)
-        return self.finish() if fin else None
+        return Binary(payload)
 
     def reset(self) -> None:
         """Forget the message in progress."""
         self.opcode = 0
         self.size = 0
         self.transformed = False
-        self._text = []
-        self._binary = []
-        self._utf8 = None
+        self._text = None
+        self._parts.clear()
+        self._tail = None
 
 
 class ClientProtocol:
@@ -213,6 +230,7 @@ class ClientProtocol:
         "_recv_buffer",
         "_rsv_allowed",
         "_stream_opcode",
+        "_unparsed",
         "close_received",
         "close_sent",
         "eof_received",
@@ -244,6 +262,9 @@ class ClientProtocol:
         self._decode_all = any(not ext.rsv_mask & 0b111 for ext in self._extensions)
 
         self._recv_buffer = bytearray()
+        # Whether the receive buffer holds bytes left unparsed by max_messages (not merely an
+        # incomplete frame); implies a non-empty buffer, so the common path never touches it.
+        self._unparsed = False
         self._assembler = _Assembler()
         # What receive_data expects: 0 a frame header, n > 0 the last n payload bytes of the
         # data frame being streamed, -1 nothing (after a Close or a failure). One attribute
@@ -269,7 +290,7 @@ class ClientProtocol:
 
     # ------------------------------------------------------------------ receiving
 
-    def receive_data(self, data: BytesLike) -> list[Frame]:
+    def receive_data(self, data: BytesLike, max_messages: int | None = None) -> list[Frame]:
         """Feed bytes from the peer; return the messages and control frames they complete, in order.
 
         Text/Binary are whole messages; Ping/Pong/Close are returned as they arrive. A Ping
@@ -279,10 +300,20 @@ class ClientProtocol:
         into its message as it arrives, so text is validated (1007) within a frame that is not
         complete yet; frames of messages an extension transforms are decoded whole instead.
 
+        ``max_messages`` caps the Text/Binary messages returned (control frames are not
+        counted): parsing stops right after that many, and what follows stays in the receive
+        buffer, unparsed, with ``has_pending_input`` set; ``receive_data(b"", ...)`` goes on
+        from there. ``None`` parses all of the input.
+
         Never raises for the peer's errors: on a violation it returns the frames parsed before
         it, sets ``failure`` and ignores all later input; it queues no Close for it (that is
         :meth:`fail`'s job). Input after a Close or a failure is ignored.
+
+        Raises:
+            ValueError: ``max_messages`` is less than 1.
         """
+        if max_messages is not None and max_messages < 1:
+            raise ValueError(f"max_messages must be >= 1 or None, not {max_messages!r}")
         expect = self._expect
         events: list[Frame] = []
         if expect:
@@ -297,17 +328,24 @@ class ClientProtocol:
             if taken == len(data):
                 return events
             data = memoryview(data)[taken:]
+            if events and max_messages:  # the frame ended a message
+                max_messages -= 1
+                if not max_messages:
+                    self._recv_buffer += data
+                    self._unparsed = True
+                    return events
         buf = self._recv_buffer
         src: bytes | bytearray
         if buf:
             buf += data
             src = buf
+            self._unparsed = False
         elif type(data) is bytes:
             src = data
         else:
             src = bytes(data)
         try:
-            pos = self._parse(src, events)
+            pos = self._parse(src, events, max_messages)
         except RemoteProtocolError as exc:
             self._fail(exc)
             return events
@@ -318,6 +356,12 @@ class ClientProtocol:
         elif pos < len(src):
             buf += memoryview(src)[pos:]
         return events
+
+    @property
+    def has_pending_input(self) -> bool:
+        """Whether the last :meth:`receive_data` stopped at ``max_messages`` with input left
+        unparsed: call ``receive_data(b"", ...)`` before feeding more, it may return frames."""
+        return self._unparsed
 
     def receive_eof(self) -> None:
         """The peer closed its side of TCP; records ``eof_received``."""
@@ -359,12 +403,14 @@ class ClientProtocol:
             self._assembler.feed(piece, False)
         return left
 
-    def _parse(self, src: bytes | bytearray, events: list[Frame]) -> int:
+    def _parse(self, src: bytes | bytearray, events: list[Frame], budget: int | None) -> int:
         """Parse the frames at the start of ``src``; return how many bytes were consumed,
         or -1 when a Close was received (what follows it is not parsed).
 
         Complete frames are consumed; so is an incomplete data frame that is streamed (its
         header and the payload so far go to the assembler, ``_expect`` counts the rest).
+        With a ``budget``, parsing stops after that many data messages (``_unparsed`` is set
+        when bytes are left).
 
         Raises:
             RemoteProtocolError: the first violation found; ``events`` holds what came before.
@@ -471,9 +517,17 @@ class ClientProtocol:
                 else:
                     events.append(Binary(payload))
             else:
-                message = assembler.add(opcode, payload, fin, transformed)
-                if message is not None:
-                    events.append(message)
+                if opcode:
+                    assembler.start(opcode, transformed)
+                assembler.feed(payload, bool(fin))
+                if not fin:
+                    continue
+                events.append(assembler.finish())
+            if budget:
+                budget -= 1
+                if not budget:
+                    self._unparsed = pos < n
+                    break
         return pos
 
     def _control(self, opcode: int, payload: bytes, events: list[Frame]) -> bool:
@@ -516,6 +570,7 @@ class ClientProtocol:
         """Record the peer's violation; all later input is ignored (see :meth:`fail`)."""
         self.failure = exc
         self._recv_buffer.clear()
+        self._unparsed = False
         self._assembler.reset()
         self._expect = -1
 

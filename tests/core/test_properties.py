@@ -1,11 +1,14 @@
-"""Property tests of the core: round trips in both directions under any fragmentation and any
-chunking, and robustness against arbitrary input (only RemoteProtocolError with 1002/1007/1009,
-never another exception; results independent of chunking, which also decides where frames are
-cut while they stream in; a receive buffer that never holds a data frame's payload)."""
+"""Property tests of the core: round trips in both directions under any fragmentation, any
+chunking and any ``max_messages``, and robustness against arbitrary input (only
+RemoteProtocolError with 1002/1007/1009, never another exception; results independent of
+chunking, which also decides where frames are cut while they stream in, and of
+``max_messages``; a receive buffer that never holds a data frame's payload; a message in
+progress that holds about its size)."""
 
 from __future__ import annotations
 
 import itertools
+import sys
 from collections.abc import Callable
 from unittest import mock
 
@@ -69,18 +72,61 @@ def server_streams(draw: st.DrawFn) -> tuple[bytes, list[Frame]]:
     return b"".join(wire), events
 
 
+budgets = st.one_of(st.none(), st.integers(1, 3))
+
+
+def take(proto: ClientProtocol, chunk: bytes, budget: int | None) -> list[Frame]:
+    """``receive_data`` with a cap, checking that a call stops only at its cap."""
+    events = proto.receive_data(chunk, max_messages=budget)
+    count = sum(isinstance(e, Text | Binary) for e in events)
+    assert budget is None or count <= budget
+    if proto.has_pending_input:
+        assert count == budget
+    return events
+
+
+def drain(proto: ClientProtocol, budget: int | None) -> list[Frame]:
+    events: list[Frame] = []
+    while proto.has_pending_input:
+        events += take(proto, b"", budget)
+    return events
+
+
+def footprint(proto: ClientProtocol) -> int:
+    """Bytes held by the message being reassembled (private state, by sys.getsizeof)."""
+    assembler = proto._assembler
+    total = sys.getsizeof(assembler._parts) + sum(map(sys.getsizeof, assembler._parts))
+    text = assembler._text
+    if text is not None:
+        total += sys.getsizeof(text._parts) + sum(map(sys.getsizeof, text._parts))
+        total += sys.getsizeof(text._raw) if text._raw is not None else 0
+    return total
+
+
+#: What a message in progress may hold beyond twice its size.
+FOOTPRINT_CONSTANT = 2048
+
+
+def check_footprint(proto: ClientProtocol) -> None:
+    held = footprint(proto)
+    assert held <= 2 * proto._assembler.size + FOOTPRINT_CONSTANT, held
+
+
 @SETTINGS
-@given(server_streams(), st.lists(st.integers(min_value=0), max_size=12))
+@given(server_streams(), st.lists(st.integers(min_value=0), max_size=12), budgets, st.booleans())
 def test_receive_round_trip_in_any_chunking(
-    stream: tuple[bytes, list[Frame]], cuts: list[int]
+    stream: tuple[bytes, list[Frame]], cuts: list[int], budget: int | None, drained: bool
 ) -> None:
     data, expected = stream
     proto = ClientProtocol()
-    events = [
-        e
-        for chunk in chunked(data, [c % (len(data) + 1) for c in cuts])
-        for e in proto.receive_data(chunk)
-    ]
+    events: list[Frame] = []
+    for chunk in chunked(data, [c % (len(data) + 1) for c in cuts]):
+        # Input given while some waits unparsed (not drained) is parsed after it.
+        events += take(proto, chunk, budget)
+        if drained:
+            events += drain(proto, budget)
+        check_footprint(proto)
+    events += drain(proto, budget)
     assert events == expected
     assert proto.failure is None
     # Every Ping was answered, in order; a Close was echoed.
@@ -89,6 +135,47 @@ def test_receive_round_trip_in_any_chunking(
     assert [f.payload for f in replies if f.opcode == 0xA] == pings
     closes = [e for e in expected if isinstance(e, Close)]
     assert [f.opcode for f in replies if f.opcode == 0x8] == [0x8] * len(closes)
+
+
+@st.composite
+def cut_messages(draw: st.DrawFn) -> tuple[bytes, bytes, Text | Binary]:
+    """One message cut into frames of any size, tiny ones often (empty included), some over
+    4 KiB; text cut anywhere, inside a character too. The wire up to the last frame, the last
+    frame, and the message."""
+    unit = draw(st.one_of(st.text(min_size=1, max_size=6).map(str.encode), st.binary(min_size=1)))
+    payload = unit * draw(st.integers(0, 12_000 // len(unit)))
+    try:
+        message: Text | Binary = Text(payload.decode()) if draw(st.booleans()) else Binary(payload)
+    except UnicodeDecodeError:
+        message = Binary(payload)
+    # A pattern of frame sizes, repeated: many tiny frames are easy to come by.
+    pattern = draw(st.lists(st.sampled_from([0, 1, 2, 3, 7, 300, 4096, 5000]), max_size=4))
+    sizes = pattern * draw(st.integers(0, 300 // max(1, len(pattern))))
+    pieces = []
+    pos = 0
+    for size in sizes:
+        pieces.append(payload[pos : pos + size])
+        pos += size
+    pieces.append(payload[pos:])
+    opcode = 0x1 if isinstance(message, Text) else 0x2
+    last = len(pieces) - 1
+    frames = [server_frame(opcode if i == 0 else 0, p, fin=i == last) for i, p in enumerate(pieces)]
+    return b"".join(frames[:-1]), frames[-1], message
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cut_messages(), st.lists(st.integers(min_value=0), max_size=12))
+def test_a_message_in_progress_holds_at_most_twice_its_size(
+    case: tuple[bytes, bytes, Text | Binary], cuts: list[int]
+) -> None:
+    wire, last, message = case
+    proto = ClientProtocol()
+    events: list[Frame] = []
+    for chunk in chunked(wire, [c % (len(wire) + 1) for c in cuts]):
+        events += proto.receive_data(chunk)
+        check_footprint(proto)  # at the latest just before the last frame: the most held
+    events += proto.receive_data(last)
+    assert events == [message]
 
 
 @st.composite
@@ -185,16 +272,23 @@ limits = st.one_of(st.none(), st.integers(0, 64))
 
 
 def run(
-    data: bytes, cuts: list[int], max_frame: int | None, max_message: int | None
+    data: bytes,
+    cuts: list[int],
+    max_frame: int | None,
+    max_message: int | None,
+    budget: int | None = None,
 ) -> tuple[list[Frame], int | None]:
     proto = ClientProtocol(max_frame_size=max_frame, max_message_size=max_message)
     events: list[Frame] = []
     for chunk in chunked(data, [c % (len(data) + 1) for c in cuts]):
-        events += proto.receive_data(chunk)
+        events += take(proto, chunk, budget)
+        events += drain(proto, budget)
         # Data frames are streamed: at most an incomplete header or control frame waits.
         assert len(proto._recv_buffer) <= 2 + 125
+        check_footprint(proto)
     if proto.failure is not None:
         assert proto.failure.code in (1002, 1007, 1009)
+        assert not proto.has_pending_input
         assert proto.receive_data(server_frame(0x1, b"ignored")) == []
         queued = parse_client_frames(b"".join(proto.data_to_send()))
         assert all(f.opcode != 0x8 for f in queued)  # the Close waits for fail()
@@ -211,10 +305,15 @@ def run(
     st.lists(st.integers(min_value=0), max_size=10),
     limits,
     limits,
+    budgets,
 )
 def test_any_input_gives_frames_or_a_protocol_failure(
-    data: bytes, cuts: list[int], max_frame: int | None, max_message: int | None
+    data: bytes,
+    cuts: list[int],
+    max_frame: int | None,
+    max_message: int | None,
+    budget: int | None,
 ) -> None:
-    chunked_result = run(data, cuts, max_frame, max_message)
-    # The chunking changes nothing: the same frames and the same verdict as in one piece.
+    chunked_result = run(data, cuts, max_frame, max_message, budget)
+    # The chunking and the cap change nothing: the same frames and verdict as in one piece.
     assert chunked_result == run(data, [], max_frame, max_message)

@@ -58,10 +58,10 @@ def first_invalid_index(data: bytes) -> int | None:
 
 def fail_index_byte_by_byte(data: bytes) -> int | None:
     """Feed ``data`` one byte at a time; the index of the byte that raised, if any."""
-    decoder = Utf8Decoder()
+    validator = Utf8Decoder()
     for i in range(len(data)):
         try:
-            decoder.decode(data[i : i + 1], final=False)
+            validator.feed(data[i : i + 1], final=False)
         except RemoteProtocolError as exc:
             error = exc
             break
@@ -115,11 +115,36 @@ def test_three_byte_prefixes_against_the_model(lead: int) -> None:
 
 
 def test_truncated_tail_fails_only_when_final() -> None:
-    decoder = Utf8Decoder()
-    assert decoder.decode(b"ab\xe2\x82", final=False) == "ab"
+    validator = Utf8Decoder()
+    validator.feed(b"ab\xe2\x82", final=False)
     with pytest.raises(RemoteProtocolError) as info:
-        decoder.decode(b"", final=True)
+        validator.feed(b"", final=True)
     assert info.value.code == 1007
+
+
+# (pieces, index of the piece that must fail or None): ASCII pieces skip the decoder only
+# while no sequence is open.
+PIECES = [
+    ([b"ab", b"\xe2", b"AB"], 2),
+    ([b"ab", b"\xe2", b"", b"A"], 3),
+    ([b"\xe2\x82", b"\xac", b"AB", b"\xc3"], None),
+    ([b"\xe2\x82", b"\xac", b"AB", b"\xc3", b"x"], 4),
+    ([b"AB", b"\xc3\xa9", b"C"], None),
+    ([bytearray(b"\xc3"), bytearray(b"\xa9"), bytearray(b"\xff")], 2),
+]
+
+
+@pytest.mark.parametrize(("pieces", "failing"), PIECES)
+def test_validator_pieces(pieces: list[bytes], failing: int | None) -> None:
+    validator = Utf8Decoder()
+    for i, piece in enumerate(pieces):
+        if i == failing:
+            with pytest.raises(RemoteProtocolError) as info:
+                validator.feed(piece, final=False)
+            assert info.value.code == 1007
+            return
+        validator.feed(piece, final=False)
+    assert failing is None
 
 
 def test_decode_utf8_whole_payload() -> None:
@@ -324,3 +349,46 @@ def test_text_fails_in_the_chunk_holding_the_first_invalid_byte(
         assert events == [Text(payload.decode())]
     else:
         assert events == []
+
+
+@st.composite
+def long_pieces(draw: st.DrawFn) -> list[bytes]:
+    """Long text, mostly valid (wide characters too), maybe broken near its end, cut into
+    pieces by a repeated pattern of sizes: many tiny pieces, big ones, empty ones."""
+    unit = draw(st.text(min_size=1, max_size=6)).encode()
+    payload = unit * draw(st.integers(0, 9000 // len(unit))) + draw(utf8ish())
+    pattern = [*draw(st.lists(st.sampled_from([0, 1, 2, 3, 5, 4096, 5000]), max_size=3)), 1]
+    pieces = []
+    pos = 0
+    while pos < len(payload):
+        for size in pattern:
+            pieces.append(payload[pos : pos + size])
+            pos += size
+    return [*pieces, b""] if draw(st.booleans()) else pieces or [b""]
+
+
+@settings(max_examples=100, deadline=None)
+@given(long_pieces())
+def test_decoder_fails_in_the_piece_that_breaks_the_text_or_returns_it(
+    pieces: list[bytes],
+) -> None:
+    payload = b"".join(pieces)
+    ends = list(itertools.accumulate(len(p) for p in pieces))
+    bad = first_invalid_index(payload)
+    try:
+        expected: str | None = payload.decode()
+        failing = None
+    except UnicodeDecodeError:
+        expected = None
+        # The piece holding the first invalid byte, or the last one for a truncated end.
+        failing = len(pieces) - 1 if bad is None else next(i for i, e in enumerate(ends) if e > bad)
+    decoder = Utf8Decoder()
+    for i, piece in enumerate(pieces):
+        final = i == len(pieces) - 1
+        if i == failing:
+            with pytest.raises(RemoteProtocolError) as info:
+                decoder.feed(piece, final=final)
+            assert info.value.code == 1007
+            return
+        decoder.feed(piece, final=final)
+    assert decoder.text() == expected
