@@ -1,0 +1,1 @@
+"""Hostile-peer reliability suite: statews against servers that misbehave on purpose."""
