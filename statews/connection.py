@@ -73,6 +73,8 @@ RECEIVE_SIZE = 64 * 1024
 #: Largest read size: reads grow from RECEIVE_SIZE while they come back full (a large
 #: message is arriving), and fall back once one does not.
 MAX_RECEIVE_SIZE = 1024 * 1024
+#: At most this many buffers in one os.writev (POSIX guarantees 16; Linux allows 1024).
+_IOV_MAX = 16
 #: Queued chunks up to this total are joined into one write.
 COALESCE_LIMIT = 256 * 1024
 
@@ -133,7 +135,8 @@ class WebSocket:
         # task when it is idle (-1: TLS or not connected: always through the writer).
         self._fd = -1
         # What a direct write could not write at once; the writer sends it first.
-        self._backlog: memoryview | None = None
+        self._backlog: list[memoryview] | None = None
+        self._backlog_size = 0
         # A direct write was made since the reader last received or the writer last
         # parked: later sends of the same burst go to the writer, which coalesces them.
         self._wrote_directly = False
@@ -316,14 +319,24 @@ class WebSocket:
             chunks = self._proto.data_to_send()
             if not chunks:
                 return
-            data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             try:
-                written = os.write(self._fd, data)
+                if len(chunks) == 1:
+                    written = os.write(self._fd, chunks[0])
+                else:  # one system call, no join (a large frame is header + payload)
+                    written = os.writev(self._fd, chunks[:_IOV_MAX])
             except OSError:  # BlockingIOError: full; others: the writer meets them again
                 written = 0
-            if written == len(data):
+            left: list[memoryview] = []
+            for chunk in chunks:
+                if written >= len(chunk):
+                    written -= len(chunk)
+                    continue
+                left.append(memoryview(chunk)[written:])
+                written = 0
+            if not left:
                 return
-            self._backlog = memoryview(data)[written:]
+            self._backlog = left
+            self._backlog_size = sum(map(len, left))
         self._has_output.unpark_all()
 
     def _queue_close(self, frame: Close) -> None:
@@ -416,8 +429,7 @@ class WebSocket:
     async def _wait_output_room(self) -> None:
         proto = self._proto
         while proto is not None and (
-            proto.bytes_to_send + (len(self._backlog) if self._backlog is not None else 0)
-            >= self.options.write_limit
+            proto.bytes_to_send + self._backlog_size >= self.options.write_limit
         ):
             if self.state == "closed":
                 return
@@ -815,8 +827,10 @@ class WebSocket:
                 backlog = self._backlog
                 if backlog is not None:
                     self._writing = True
-                    await stream.send_all(backlog)
+                    for part in backlog:
+                        await stream.send_all(part)
                     self._backlog = None
+                    self._backlog_size = 0
                     self._writing = False
                 chunks = proto.data_to_send()
                 if not chunks:
@@ -893,7 +907,7 @@ def _summary(frame: Frame) -> str:
     return f"{type(frame).__name__.upper()} {size} bytes"
 
 
-def _coalesce(chunks: list[bytes]) -> Iterable[bytes]:
+def _coalesce(chunks: list[bytes | bytearray]) -> Iterable[bytes | bytearray]:
     if len(chunks) == 1:
         return chunks
     total = sum(map(len, chunks))

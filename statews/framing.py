@@ -44,6 +44,7 @@ __all__ = [
     "client_frame",
     "decode_close",
     "encode_close",
+    "frame_header",
 ]
 
 #: Byte 0: the final fragment of a message.
@@ -97,23 +98,28 @@ _pack_64 = struct.Struct("!BBQ").pack
 _unpack_code = struct.Struct("!H").unpack_from
 
 
-def client_frame(
-    opcode: int, payload: BytesLike, key: bytes, *, fin: bool = True, rsv: int = 0
-) -> bytes:
-    """Serialize one client-to-server frame: header, masking ``key``, masked ``payload``.
+def frame_header(opcode: int, length: int, key: bytes, *, fin: bool = True, rsv: int = 0) -> bytes:
+    """The header of a client-to-server frame of ``length`` payload bytes, masking key included.
 
     ``rsv`` is the 3-bit value RSV1-RSV2-RSV3 (0b100 is RSV1). The length uses the shortest
     encoding (7-bit up to 125, 16-bit up to 65535, else 64-bit).
     """
-    n = len(payload)
     b0 = (FIN if fin else 0) | (rsv << 4) | opcode
-    if n < 126:
-        header = bytes((b0, MASK_BIT | n)) + key
-    elif n < 65536:
-        header = _pack_16(b0, MASK_BIT | 126, n) + key
-    else:
-        header = _pack_64(b0, MASK_BIT | 127, n) + key
-    return mask(payload, key, header)
+    if length < 126:
+        return bytes((b0, MASK_BIT | length)) + key
+    if length < 65536:
+        return _pack_16(b0, MASK_BIT | 126, length) + key
+    return _pack_64(b0, MASK_BIT | 127, length) + key
+
+
+def client_frame(
+    opcode: int, payload: BytesLike, key: bytes, *, fin: bool = True, rsv: int = 0
+) -> bytes | bytearray:
+    """Serialize one client-to-server frame: header, masking ``key``, masked ``payload``.
+
+    ``rsv`` as in :func:`frame_header`.
+    """
+    return mask(payload, key, frame_header(opcode, len(payload), key, fin=fin, rsv=rsv))
 
 
 def encode_close(close: Close) -> bytes:

@@ -61,8 +61,9 @@ from .framing import (
     client_frame,
     decode_close,
     encode_close,
+    frame_header,
 )
-from .masking import BytesLike, MaskKeys
+from .masking import BytesLike, MaskKeys, mask
 from .utf8 import Utf8Decoder, utf8_error
 
 __all__ = ["ClientProtocol"]
@@ -272,7 +273,7 @@ class ClientProtocol:
         self._expect = 0
         # Whether the frame being streamed ends its message.
         self._frame_fin = False
-        self._out: list[bytes] = []
+        self._out: list[bytes | bytearray] = []
         self._out_size = 0
         self._pending = bytearray()
         self._keys = MaskKeys()
@@ -651,7 +652,7 @@ class ClientProtocol:
         self._queue_data(_CONTINUATION if current else opcode, payload, fin)
         self._stream_opcode = 0 if fin else opcode
 
-    def data_to_send(self) -> list[bytes]:
+    def data_to_send(self) -> list[bytes | bytearray]:
         """Take every queued chunk, in order; the queue is left empty.
 
         Small frames share one chunk; a large frame is a chunk of its own, header included.
@@ -697,13 +698,16 @@ class ClientProtocol:
 
     def _queue_frame(self, opcode: int, payload: BytesLike, fin: bool = True, rsv: int = 0) -> None:
         """Mask and queue one frame with a fresh key."""
-        frame = client_frame(opcode, payload, self._keys.next(), fin=fin, rsv=rsv)
-        if len(frame) <= _COALESCE_LIMIT:
-            self._pending += frame
+        key = self._keys.next()
+        if len(payload) <= _COALESCE_LIMIT:
+            self._pending += client_frame(opcode, payload, key, fin=fin, rsv=rsv)
             return
-        if self._pending:
-            self._out.append(bytes(self._pending))
-            self._out_size += len(self._pending)
-            self._pending.clear()
-        self._out.append(frame)
-        self._out_size += len(frame)
+        # The header closes the shared chunk; the masked payload is a chunk of its own,
+        # never copied behind its header (for 16 MiB that copy cost as much as masking).
+        self._pending += frame_header(opcode, len(payload), key, fin=fin, rsv=rsv)
+        self._out.append(bytes(self._pending))
+        self._out_size += len(self._pending)
+        self._pending.clear()
+        body = mask(payload, key)
+        self._out.append(body)
+        self._out_size += len(body)

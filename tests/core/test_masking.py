@@ -64,7 +64,8 @@ def test_accepts_any_bytes_like(method: Masker, kind: type) -> None:
     data = os.urandom(3000)
     key = os.urandom(4)
     result = method(kind(data), key)
-    assert type(result) is bytes
+    # The large-payload methods hand back their buffer without a final copy.
+    assert type(result) in (bytes, bytearray)
     assert result == reference(data, key)
 
 
