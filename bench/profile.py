@@ -358,30 +358,26 @@ def costs(mod: ModuleType) -> None:
 # --------------------------------------------------------------------------- statemachine
 
 
+def _bare_copy(declared: Any, base: Any, state_cls: Any) -> Any:
+    """A machine class with ``declared``'s states and transitions, built from the
+    declaration itself (no second copy of the lifecycle), but without its callbacks."""
+    states = {s.id: state_cls(s.id, initial=s.initial, final=s.final) for s in declared.states}
+    attrs: dict[str, Any] = dict(states)
+    for state in declared.states:
+        for transition in state.transitions:
+            for event in transition.events:
+                step = states[transition.source.id].to(states[transition.target.id])
+                attrs[event.id] = attrs[event.id] | step if event.id in attrs else step
+    return type(base)("NoCallbacks", (base,), attrs)
+
+
 def statemachine_options(mod: ModuleType) -> None:
     from statemachine import State, StateMachine  # noqa: PLC0415
     from statemachine.engines.sync import SyncEngine  # noqa: PLC0415
 
     lifecycle_cls = sys.modules[mod.__name__ + ".lifecycle"].Lifecycle
 
-    class NoCallbacks(StateMachine):
-        """Lifecycle's states and transitions, no hook, no listener, no after_transition."""
-
-        idle = State("idle", initial=True)
-        upgrading = State("upgrading")
-        connected = State("connected")
-        closing = State("closing")
-        closed = State("closed", final=True)
-        connect = idle.to(upgrading)
-        upgraded = upgrading.to(connected)
-        upgrade_failed = upgrading.to(closed)
-        close_requested = connected.to(closing)
-        close_received = connected.to(closing)
-        failed = connected.to(closing)
-        close_completed = closing.to(closed)
-        close_timeout = closing.to(closed)
-        connection_lost = connected.to(closed) | closing.to(closed)
-        aborted = idle.to(closed) | upgrading.to(closed) | connected.to(closed) | closing.to(closed)
+    NoCallbacks = _bare_copy(lifecycle_cls, StateMachine, State)
 
     template = NoCallbacks()
 

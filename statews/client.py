@@ -16,7 +16,7 @@ from .connection import WebSocket
 from .delivery import Delivery
 from .options import Options, resolve_options
 
-__all__ = ["open_websocket", "start_link"]
+__all__ = ["open_websocket", "start_link", "task_nursery"]
 
 OptionsLike = Options | Mapping[str, Any] | str
 
@@ -74,23 +74,33 @@ async def open_websocket(
         raise TypeError("open_websocket() needs a URL, options or config=")
     else:
         base = url_or_options
-    # The connection's tasks need a nursery, and a nursery wraps what the body raises in
-    # an ExceptionGroup. The body's own exception is unwrapped again, so that
-    # ``except statews.ConnectionClosed`` around the block works as it reads.
+    async with task_nursery() as nursery:
+        ws = await start_link(nursery, base, **overrides)
+        try:
+            await ws.connect()
+            yield ws
+        finally:
+            with trio.CancelScope(shield=True):
+                await ws.close()
+
+
+@asynccontextmanager
+async def task_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery for connection tasks whose body's own exception comes out as itself.
+
+    A nursery wraps what its body raises in an ExceptionGroup; the body's exception is
+    unwrapped again (when it is the group's only one), so that ``except
+    statews.ConnectionClosed`` around ``open_websocket`` works as it reads.
+    """
     body_error: BaseException | None = None
     unwrapped: BaseException | None = None
     try:
         async with trio.open_nursery() as nursery:
-            ws = await start_link(nursery, base, **overrides)
             try:
-                await ws.connect()
-                yield ws
+                yield nursery
             except BaseException as exc:
                 body_error = exc
                 raise
-            finally:
-                with trio.CancelScope(shield=True):
-                    await ws.close()
     except BaseExceptionGroup as group:
         if body_error is None or group.exceptions != (body_error,):
             raise

@@ -52,7 +52,7 @@ from typing import Any
 
 import trio
 
-from .client import start_link
+from .client import start_link, task_nursery
 from .connection import WebSocket
 from .errors import (
     ConnectError,
@@ -277,25 +277,10 @@ async def connect_forever(
             f"max_attempts: expected None or an integer >= 1, got {max_attempts!r}",
             option="max_attempts",
         )
-    # As in open_websocket: the nursery wraps what the body raises in an ExceptionGroup;
-    # the body's own exception is unwrapped again so that ``except`` around the block
-    # works as it reads.
-    body_error: BaseException | None = None
-    unwrapped: BaseException | None = None
-    try:
-        async with trio.open_nursery() as nursery:
-            attempts = Attempts(nursery, options, backoff, max_attempts, retry_if)
-            try:
-                yield attempts
-            except BaseException as exc:
-                body_error = exc
-                raise
-            finally:
-                with trio.CancelScope(shield=True):
-                    await attempts.aclose()
-    except BaseExceptionGroup as group:
-        if body_error is None or group.exceptions != (body_error,):
-            raise
-        unwrapped = body_error
-    if unwrapped is not None:
-        raise unwrapped
+    async with task_nursery() as nursery:
+        attempts = Attempts(nursery, options, backoff, max_attempts, retry_if)
+        try:
+            yield attempts
+        finally:
+            with trio.CancelScope(shield=True):
+                await attempts.aclose()
