@@ -39,11 +39,8 @@ import base64
 import json
 import logging
 import math
-import os
-import stat
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from functools import partial
@@ -70,6 +67,7 @@ from .errors import (
 )
 from .events import Binary, Frame, Ping, Pong, Text
 from .options import Options, resolve_options
+from .stdin import read_lines, stdin_chunks
 
 __all__ = ["Exit", "exit_code_for", "main"]
 
@@ -551,67 +549,6 @@ async def _receive_part(ws: WebSocket, transcript: Transcript, progress: _Progre
                 await ws.setopts(active="once")
     except ConnectionClosed:
         pass
-
-
-# --- stdin -----------------------------------------------------------------------------
-
-Receive = Callable[[int], Awaitable[bytes]]
-
-
-@asynccontextmanager
-async def stdin_chunks() -> AsyncIterator[Receive]:
-    """A function reading up to ``n`` bytes of stdin (``b""`` at its end) without blocking
-    the event loop."""
-    try:
-        fd = sys.stdin.fileno()
-        mode = os.fstat(fd).st_mode
-    except (AttributeError, ValueError, OSError):  # no stdin at all
-        yield _nothing
-        return
-    pollable = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(fd)
-    if sys.platform != "win32" and pollable:
-        was_blocking = os.get_blocking(fd)
-        stream = trio.lowlevel.FdStream(os.dup(fd))
-        try:
-            yield stream.receive_some
-        finally:
-            try:
-                await stream.aclose()
-            finally:
-                # The dup shares the file description: give the terminal back as it was.
-                os.set_blocking(fd, was_blocking)
-    else:
-        # Files and devices cannot be polled; a worker thread reads (and is abandoned if
-        # the connection ends while it waits).
-        yield partial(_read_in_thread, fd)
-
-
-async def _nothing(size: int) -> bytes:
-    await trio.lowlevel.checkpoint()
-    return b""
-
-
-async def _read_in_thread(fd: int, size: int) -> bytes:
-    return await trio.to_thread.run_sync(os.read, fd, size, abandon_on_cancel=True)
-
-
-async def read_lines(receive: Receive, on_line: Callable[[str], Awaitable[None]]) -> None:
-    """Call ``on_line`` with each line read through ``receive`` (UTF-8, bad bytes replaced,
-    without its line ending), the last one even without a newline; return at the end."""
-    buffer = bytearray()
-    while chunk := await receive(65536):
-        buffer += chunk
-        start = 0
-        while (end := buffer.find(b"\n", start)) >= 0:
-            await on_line(_decode_line(buffer[start:end]))
-            start = end + 1
-        del buffer[:start]
-    if buffer:
-        await on_line(_decode_line(buffer))
-
-
-def _decode_line(line: bytes | bytearray) -> str:
-    return bytes(line).removesuffix(b"\r").decode("utf-8", errors="replace")
 
 
 # --- demo ------------------------------------------------------------------------------

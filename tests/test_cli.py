@@ -28,7 +28,8 @@ from peers import (
     server_frame,
 )
 
-from statews.cli import Exit, describe, exit_code_for, read_lines
+from statews.cli import Exit, describe, exit_code_for
+from statews.stdin import read_lines
 from statews.errors import (
     ConnectError,
     ConnectionClosedError,
