@@ -29,7 +29,6 @@ from peers import (
 )
 
 from statews.cli import Exit, describe, exit_code_for
-from statews.stdin import read_lines
 from statews.errors import (
     ConnectError,
     ConnectionClosedError,
@@ -40,6 +39,7 @@ from statews.errors import (
     RemoteProtocolError,
 )
 from statews.events import Binary, Close, Ping, Text
+from statews.stdin import read_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 # The command must not go through a proxy from the environment, and must find statews.
