@@ -4,15 +4,14 @@ connection over an already-connected stream."""
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trio
 import trustme
+from peers import start_ws_server
 
 import statews
-from peers import start_ws_server
 from statews import Binary, Text
 
 
@@ -29,10 +28,10 @@ def server_ssl(ca: trustme.CA) -> ssl.SSLContext:
 
 
 @pytest.fixture
-def cafile(ca: trustme.CA, tmp_path: Path) -> Iterator[str]:
+def cafile(ca: trustme.CA, tmp_path: Path) -> str:
     path = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(path))
-    yield str(path)
+    return str(path)
 
 
 async def test_wss_echo_with_verification(
@@ -68,7 +67,7 @@ async def test_wss_wrong_hostname_fails(
 ) -> None:
     server = await start_ws_server(nursery, ssl=server_ssl)
     with trio.fail_after(5):
-        with pytest.raises(statews.TLSError, match="example.org"):
+        with pytest.raises(statews.TLSError, match=r"example\.org"):
             async with statews.open_websocket(
                 f"wss://localhost:{server.port}/",
                 ssl_options={"cafile": cafile, "server_hostname": "example.org"},
