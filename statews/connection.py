@@ -19,13 +19,22 @@ Tasks (all in the nursery given to :func:`statews.start_link`):
   plain TCP/Unix socket, ``send`` writes the frame itself with one non-blocking system
   call (no task switch); what the socket does not take goes to the writer, and so do the
   following sends of the same burst.
+* ``recv_stream`` hands one message out in pieces: while it waits for a message to
+  start, the core is asked to return the next one as Fragments, which the inbox holds
+  (counted against ``max_queue``) instead of the whole message. After its last piece the
+  reader waits until the application asks for the next message (``_await_demand``),
+  so that its mode, whole or in pieces, is known before it is parsed. A message already
+  parsed when ``recv_stream`` is called comes as one piece; the part of one arriving
+  whole is its first piece, the rest is streamed.
 * ``_deliver_loop`` (active modes only) moves messages from the inbox to the owner's
   channel, one at a time, so that a change of owner or of mode between two deliveries
   loses and duplicates nothing.
 
 Invariants: a frame is queued whole or not at all (cancelling ``send`` never
 desynchronises the stream); messages received before the end are handed out before
-the end is reported; every task ends when the connection reaches ``closed``.
+the end is reported; every task ends when the connection reaches ``closed``; Fragments
+reach only the stream they were parsed for: one abandoned midway has the rest of its
+message discarded, never handed to ``recv`` or the owner.
 """
 
 from __future__ import annotations
@@ -56,7 +65,7 @@ from .errors import (
     close_code_for,
     connection_closed,
 )
-from .events import Binary, Close, Frame, Ping, Pong, Text
+from .events import Binary, Close, Fragment, Frame, Ping, Pong, Text
 from .lifecycle import Lifecycle
 from .opening import Upgrade, upgrade
 from .options import Options
@@ -64,7 +73,7 @@ from .protocol import ClientProtocol
 from .redirects import follow_redirect
 from .transport import Transport, open_transport
 
-__all__ = ["WebSocket", "to_frame"]
+__all__ = ["MessageStream", "WebSocket", "to_frame"]
 
 logger = logging.getLogger("statews.connection")
 
@@ -122,7 +131,7 @@ class WebSocket:
         self.response_headers: tuple[tuple[str, str], ...] = ()
         self.extensions: tuple[str, ...] = ()
         # Inbox and its wake-ups: recv/deliverer wait for messages, the reader for room.
-        self._inbox: deque[Frame] = deque()
+        self._inbox: deque[Frame | Fragment] = deque()
         self._has_message = trio.lowlevel.ParkingLot()
         self._has_room = trio.lowlevel.ParkingLot()
         # Writer wake-ups: the writer waits for bytes, senders for buffer room.
@@ -146,6 +155,13 @@ class WebSocket:
             self, self._inbox, self._has_message, self._has_room, owner, options.active
         )
         self._deliverer_running = False
+        # The message being taken in pieces (recv_stream); Fragments in the inbox are its.
+        self._stream: MessageStream | None = None
+        # Drop the Fragments parsed until the end of a message whose stream was abandoned.
+        self._discarding = False
+        # A streamed message ended: the reader waits for the application's next receive
+        # call, which says whether the next message comes whole or in pieces.
+        self._await_demand = False
         self._pings: dict[bytes, tuple[float, trio.Event]] = {}
         self._error: BaseException | None = None
         self._closed_exc: ConnectionClosed | None = None
@@ -459,32 +475,142 @@ class WebSocket:
             RecvTimeout: nothing arrived in time; the connection stays usable.
             ConnectionClosed: the connection is closed and every message was read.
         """
+        self._require_passive("recv")
+        if self._stream is not None:
+            self._abandon_stream()
+        limit = self.options.recv_timeout if timeout is None else timeout
+        if limit is None:
+            frame = await self._next_message()
+        else:
+            try:
+                with trio.fail_after(limit):
+                    frame = await self._next_message()
+            except trio.TooSlowError:
+                raise RecvTimeout(f"no message within {limit} s") from None
+        # Fragments are parsed only for an open stream (see _want_message, _abandon_stream).
+        assert not isinstance(frame, Fragment)
+        return frame
+
+    def recv_stream(self) -> MessageStream:
+        """Receive the next message in pieces, without holding it whole (passive mode only).
+
+        Use ``async with ws.recv_stream() as message: async for chunk in message: ...``:
+        the chunks are ``str`` (text, validated and decoded) or ``bytes`` (binary) and
+        join into the message; the iteration ends after its last piece. Each piece is what
+        arrived, up to ``max_queue`` of them held ahead, so memory stays bounded by that and
+        the read size, not by the message. ``max_message_size`` and ``max_frame_size``
+        apply as for :meth:`recv`. The reader parses ahead of the application: a message
+        already parsed comes as one chunk, and what had arrived of one being received is
+        its first chunk. After a streamed message the reader waits for the next receive
+        call, so that the following message is received as that call asks.
+
+        Leaving the ``async with`` block (or calling :meth:`recv` or ``recv_stream``
+        again) before the end discards the rest of the message. Control frames kept with
+        ``control_frames=True`` are left for :meth:`recv`.
+
+        Raises (from the iteration, except the first two):
+            InvalidStateError: not connected yet.
+            ActiveModeError: the connection is in active mode.
+            RecvTimeout: no piece within ``recv_timeout``; the connection stays usable.
+            ConnectionClosed: the connection closed before the message ended (after the
+                pieces received before that), or before it began and every message was read.
+            WebSocketError: iterating after the stream was abandoned.
+        """
+        self._require_passive("recv_stream")
+        self._abandon_stream()
+        stream = self._stream = MessageStream(self)
+        return stream
+
+    def _require_passive(self, operation: str) -> None:
         self.lifecycle.require("recv")
         if self._deliverer.mode is not False:
             raise ActiveModeError(
-                f"recv() is for passive mode; active={self._deliverer.mode!r} delivers to the owner"
+                f"{operation}() is for passive mode; active={self._deliverer.mode!r}"
+                " delivers to the owner"
             )
-        limit = self.options.recv_timeout if timeout is None else timeout
-        if limit is None:
-            return await self._next_message()
-        try:
-            with trio.fail_after(limit):
-                return await self._next_message()
-        except trio.TooSlowError:
-            raise RecvTimeout(f"no message within {limit} s") from None
 
-    async def _next_message(self) -> Frame:
+    async def _next_message(self, stream: MessageStream | None = None) -> Frame | Fragment:
         inbox = self._inbox
-        while not inbox:
+        while True:
+            if stream is not None and self._stream is not stream:
+                raise WebSocketError("the rest of this message was discarded (stream abandoned)")
+            if inbox:
+                break
             if self.state == "closed":
                 await trio.lowlevel.checkpoint()
                 raise self._closed_error()
+            self._want_message(stream is not None)
             await self._has_message.park()
         await trio.lowlevel.checkpoint_if_cancelled()
         frame = inbox.popleft()
         if self._has_room:  # only a reader held back by a full inbox waits there
             self._has_room.unpark_all()
         return frame
+
+    async def _next_chunk(self, stream: MessageStream) -> str | bytes:
+        """The next piece of ``stream``'s message; ends the stream after the last one.
+
+        Raises: as the iteration of :meth:`recv_stream`.
+        """
+        limit = self.options.recv_timeout
+        while True:
+            if limit is None:
+                frame = await self._next_message(stream)
+            else:
+                try:
+                    with trio.fail_after(limit):
+                        frame = await self._next_message(stream)
+                except trio.TooSlowError:
+                    raise RecvTimeout(f"no message within {limit} s") from None
+            if isinstance(frame, _CHUNK_TYPES):
+                if not isinstance(frame, Fragment) or frame.fin:
+                    self._end_stream(stream)
+                return frame.data
+            stream.held.append(frame)  # a control frame: recv() returns it afterwards
+
+    def _want_message(self, stream: bool) -> None:
+        """The application waits with an empty inbox: let a reader waiting for that go on,
+        and have the next message parsed whole or in pieces (``stream``): the core streams
+        the rest of one already arriving whole."""
+        if self._await_demand:
+            self._await_demand = False
+            self._has_room.unpark_all()
+        proto = self._proto
+        if proto is not None and not proto.streaming_message:
+            proto.stream_next = stream
+
+    def _abandon_stream(self) -> None:
+        """End the open stream, if any, before its message ended: its Fragments leave the
+        inbox and the rest of its message will be dropped as it arrives."""
+        stream = self._stream
+        if stream is None:
+            return
+        inbox = self._inbox
+        ended = False
+        if any(type(frame) is Fragment for frame in inbox):
+            # The core stops after a streamed message: every Fragment queued is this one's.
+            kept = []
+            for frame in inbox:
+                if isinstance(frame, Fragment):
+                    ended = frame.fin
+                else:
+                    kept.append(frame)
+            inbox.clear()
+            inbox.extend(kept)
+            self._has_room.unpark_all()
+        proto = self._proto
+        if not ended and proto is not None:
+            self._discarding = proto.streaming_message
+            proto.stream_next = False
+        stream.abandoned = True
+        self._end_stream(stream)
+
+    def _end_stream(self, stream: MessageStream) -> None:
+        self._stream = None
+        stream.done = True
+        if stream.held:  # control frames that came before whatever the inbox holds
+            self._inbox.extendleft(reversed(stream.held))
+            stream.held.clear()
 
     # ------------------------------------------------------------------ active mode
 
@@ -502,6 +628,9 @@ class WebSocket:
                 f"active: expected False, True or 'once', got {active!r}", option="active"
             )
         self.lifecycle.require("setopts")
+        if active is not False:
+            self._abandon_stream()
+            self._want_message(False)  # the reader may wait for a receive call: go on
         await self._deliverer.change(mode=active)
         if active is not False:
             self._ensure_deliverer()
@@ -649,8 +778,9 @@ class WebSocket:
         if proto.close_received is not None:
             self._begin_closing()
 
-    def _take_in(self, frames: list[Frame]) -> None:
-        """Route what the core parsed: messages to the inbox, pongs to ping waiters."""
+    def _take_in(self, frames: list[Frame | Fragment]) -> None:
+        """Route what the core parsed: messages and fragments to the inbox, pongs to ping
+        waiters."""
         keep_control = self.options.control_frames
         inbox = self._inbox
         closing = self.state == "closing"
@@ -661,6 +791,15 @@ class WebSocket:
                     # The application asked to close: what the peer still sends is
                     # best effort, and memory stays bounded.
                     logger.info("%r: dropped a message received while closing", self)
+                    continue
+                inbox.append(frame)
+            elif kind is Fragment:
+                assert isinstance(frame, Fragment)
+                fin = frame.fin
+                if fin:
+                    self._await_demand = True
+                if self._discarding or (closing and len(inbox) >= self.options.max_queue):
+                    self._discarding = not fin
                     continue
                 inbox.append(frame)
             elif kind is not Close:
@@ -681,7 +820,9 @@ class WebSocket:
                 break
 
     def _reader_paused(self) -> bool:
-        return self.state == "connected" and len(self._inbox) >= self.options.max_queue
+        return self.state == "connected" and (
+            len(self._inbox) >= self.options.max_queue or self._await_demand
+        )
 
     def _fail(self, error: BaseException, reason: str) -> None:
         """Fail the connection: send a Close with the code that ``error`` maps to."""
@@ -745,7 +886,7 @@ class WebSocket:
                             continue
                         self._begin_closing()
                     if self.state == "connected":
-                        if len(inbox) >= limit:
+                        if len(inbox) >= limit or self._await_demand:
                             await self._has_room.park()
                             continue
                         if proto.bytes_to_send > write_limit:
@@ -855,6 +996,7 @@ class WebSocket:
 # isinstance() with a tuple is several times faster than with a union type.
 _FRAME_TYPES = (Text, Binary, Ping, Pong, Close)
 _MESSAGE_TYPES = (Text, Binary)
+_CHUNK_TYPES = (Fragment, Text, Binary)
 
 _BYTES_FRAMES: dict[str, Callable[[bytes], Frame]] = {"binary": Binary, "ping": Ping, "pong": Pong}
 
@@ -868,6 +1010,44 @@ async def _aiter(
     else:
         for chunk in chunks:
             yield chunk
+
+
+class MessageStream:
+    """One message received in pieces (see :meth:`WebSocket.recv_stream`): an async
+    iterator of its chunks and an async context manager that discards the rest on exit."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+        #: Whether the last piece was taken, or the stream abandoned.
+        self.done = False
+        #: Whether the stream was abandoned before the last piece (the rest is discarded).
+        self.abandoned = False
+        # Control frames met before the message's end, given back to the inbox at the end.
+        self.held: list[Frame | Fragment] = []
+
+    def __aiter__(self) -> MessageStream:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        """The next chunk. Raises: as :meth:`WebSocket.recv_stream`."""
+        if self.abandoned:
+            raise WebSocketError("the rest of this message was discarded (stream abandoned)")
+        if self.done:
+            raise StopAsyncIteration
+        return await self._ws._next_chunk(self)
+
+    async def aclose(self) -> None:
+        """Stop taking the message: the rest of it is discarded."""
+        if self._ws._stream is self:
+            self._ws._abandon_stream()
+        await trio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> MessageStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._ws._stream is self:
+            self._ws._abandon_stream()
 
 
 def to_frame(frame: Frame | tuple[Any, ...] | str) -> Frame:
@@ -899,11 +1079,14 @@ def to_frame(frame: Frame | tuple[Any, ...] | str) -> Frame:
     raise TypeError(f"not a WebSocket frame: {frame!r}")
 
 
-def _summary(frame: Frame) -> str:
+def _summary(frame: Frame | Fragment) -> str:
     """One line for the frame log: kind, size, and the close code."""
     if isinstance(frame, Close):
         return f"CLOSE {frame.code} {frame.reason!r}" if frame.reason else f"CLOSE {frame.code}"
-    size = len(frame.data.encode("utf-8")) if isinstance(frame, Text) else len(frame.data)
+    data = frame.data
+    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+    if isinstance(frame, Fragment):
+        return f"FRAGMENT {size} {'chars' if isinstance(data, str) else 'bytes'} fin={frame.fin}"
     return f"{type(frame).__name__.upper()} {size} bytes"
 
 

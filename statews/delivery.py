@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import trio
 
-from .events import Frame
+from .events import Fragment, Frame
 
 if TYPE_CHECKING:
     from .connection import WebSocket
@@ -70,7 +70,7 @@ class Deliverer:
     def __init__(  # noqa: PLR0917 - internal, built in one place
         self,
         ws: WebSocket,
-        inbox: deque[Frame],
+        inbox: deque[Frame | Fragment],
         has_message: trio.lowlevel.ParkingLot,
         has_room: trio.lowlevel.ParkingLot,
         owner: OwnerChannel,
@@ -127,6 +127,8 @@ class Deliverer:
                 await self._has_message.park()
                 continue
             frame = inbox.popleft() if inbox else None
+            # Fragments are parsed only for a passive-mode stream, and dropped with it.
+            assert not isinstance(frame, Fragment)
             item = Message(self._ws, frame) if frame is not None else end()
             mode, changes = self.mode, self._mode_changes
             if mode == "once":

@@ -3,7 +3,8 @@
 The same five classes travel both ways. ``ws.send(Text("hi"))`` sends one, and the
 protocol core (:mod:`statews.protocol`) turns the bytes it receives into them:
 ``Text`` and ``Binary`` are whole messages (reassembled from fragments, text already
-validated and decoded), ``Ping``/``Pong``/``Close`` are control frames.
+validated and decoded), ``Ping``/``Pong``/``Close`` are control frames. ``Fragment``
+is received only: a piece of a message the application takes in pieces.
 
 Invariants: instances are immutable; ``Text.data`` is ``str``, every other payload is
 ``bytes``; a ``Close`` built here is not validated (the core checks codes and lengths
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Binary", "Close", "Frame", "Ping", "Pong", "Text"]
+__all__ = ["Binary", "Close", "Fragment", "Frame", "Ping", "Pong", "Text"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,16 @@ class Close:
 
     code: int = 1000
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """A piece of a message received in pieces (never sent): ``data`` is ``str`` (text,
+    already validated and decoded) or ``bytes`` (binary); ``fin`` marks the message's last
+    piece. The pieces follow the arrival of the bytes, not the peer's frames."""
+
+    data: str | bytes
+    fin: bool
 
 
 #: Any frame the application can send or receive.

@@ -20,8 +20,14 @@ Invariants:
   holds at most one incomplete header or one such frame (header plus at most
   ``max_frame_size`` bytes), plus the input that a call capped by ``max_messages`` left
   unparsed (``has_pending_input``).
-- One :meth:`receive_data` call returns at most ``max_messages`` data messages: a driver
-  bounds the messages it holds by its queue's room, whatever one read brings.
+- One :meth:`receive_data` call returns at most ``max_messages`` data messages or fragments:
+  a driver bounds the messages it holds by its queue's room, whatever one read brings.
+- A message that starts while ``stream_next`` is set is returned in pieces
+  (:class:`~statews.events.Fragment`, one per piece that arrived, text decoded as it comes)
+  and never held whole; set while a message is arriving, what it holds so far is its first
+  piece. Parsing stops after its last piece, so the driver chooses how the next message is
+  received before it is parsed. Limits and failures are as for whole
+  messages; the pieces returned before a failure stay returned.
 - Once a Close was received nothing more is parsed; once a Close was queued (by ``send``, as the
   echo of the peer's, or by :meth:`fail`) nothing more may be queued.
 - A Ping is answered with a Pong and a Close with the echo Close automatically, in arrival
@@ -38,6 +44,7 @@ Invariants:
 
 from __future__ import annotations
 
+import codecs
 import struct
 from collections.abc import Sequence
 
@@ -49,7 +56,7 @@ from .errors import (
     RemoteProtocolError,
     is_valid_wire_code,
 )
-from .events import Binary, Close, Frame, Ping, Pong, Text
+from .events import Binary, Close, Fragment, Frame, Ping, Pong, Text
 from .extensions import Extension
 from .framing import (
     FIN,
@@ -70,6 +77,10 @@ __all__ = ["ClientProtocol"]
 
 _unpack_16 = struct.Struct("!H").unpack_from
 _unpack_64 = struct.Struct("!Q").unpack_from
+_Utf8Stream = codecs.getincrementaldecoder("utf-8")
+
+#: What receive_data returns.
+Received = Frame | Fragment
 
 # Opcodes as plain ints for the hot paths (IntEnum members cost an attribute lookup each).
 _CONTINUATION, _TEXT, _BINARY = int(Opcode.CONTINUATION), int(Opcode.TEXT), int(Opcode.BINARY)
@@ -125,9 +136,13 @@ class _Assembler:
     among the first ``_SMALL_PARTS`` parts (cheap for a message in a few frames); other pieces
     are copied into a bytearray, which takes pieces until it holds ``_OWN_PART`` bytes. So at
     most ``_SMALL_PARTS`` parts, and the last, hold fewer than ``_OWN_PART`` bytes.
+
+    A streamed message keeps nothing: :meth:`fragment` turns each piece into a
+    :class:`~statews.events.Fragment` (text through an incremental decoder that carries a
+    sequence split between pieces to the next one).
     """
 
-    __slots__ = ("_parts", "_tail", "_text", "opcode", "size", "transformed")
+    __slots__ = ("_parts", "_stream", "_tail", "_text", "opcode", "size", "streamed", "transformed")
 
     def __init__(self) -> None:
         #: Opcode.TEXT or Opcode.BINARY of the message in progress; 0 when there is none.
@@ -136,17 +151,68 @@ class _Assembler:
         self.size = 0
         #: Whether the extensions transform the message in progress (its frames come whole).
         self.transformed = False
+        #: Whether the message in progress is returned in pieces (:meth:`fragment`).
+        self.streamed = False
         self._text: Utf8Decoder | None = None
+        # The decoder of a streamed text message.
+        self._stream: codecs.IncrementalDecoder | None = None
         self._parts: list[bytes | bytearray] = []
         # The last part when it is a bytearray of ours that small pieces are appended to.
         self._tail: bytearray | None = None
 
-    def start(self, opcode: int, transformed: bool) -> None:
+    def start(self, opcode: int, transformed: bool, streamed: bool = False) -> None:
         """Begin a message of type ``opcode`` (Opcode.TEXT or Opcode.BINARY)."""
         self.opcode = opcode
         self.transformed = transformed
-        if opcode == _TEXT:
+        if streamed:
+            self.streamed = True
+            if opcode == _TEXT:
+                self._stream = _Utf8Stream("strict")
+        elif opcode == _TEXT:
             self._text = Utf8Decoder()
+
+    def stream_rest(self) -> Fragment | None:
+        """Switch the message in progress to streaming: return what it holds so far as a
+        Fragment (``None`` if nothing whole yet); the rest goes through :meth:`fragment`."""
+        text = self._text
+        data: str | bytes
+        if text is not None:
+            data, pending = text.split()
+            self._text = None
+            self._stream = _Utf8Stream("strict")
+            self._stream.decode(pending, False)  # checked already: cannot fail
+        else:
+            parts = self._parts
+            data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
+            parts.clear()
+            self._tail = None
+        self.streamed = True
+        return Fragment(data, False) if data else None
+
+    def fragment(self, piece: bytes, final: bool) -> Fragment | None:
+        """Turn the next piece of a streamed message into a Fragment (``None`` when it holds
+        no whole character and is not ``final``); forget the message after the final one.
+
+        Raises:
+            RemoteProtocolError: code 1007, the text so far cannot be valid UTF-8.
+        """
+        self.size += len(piece)
+        decoder = self._stream
+        data: str | bytes = piece
+        if decoder is not None:
+            try:
+                data = decoder.decode(piece, final)
+            except UnicodeDecodeError as exc:
+                raise utf8_error(exc) from exc
+            # CPython waits for a third byte after ED A0..BF; none makes it valid (utf8.py).
+            pending = decoder.getstate()[0]
+            if len(pending) == 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+                raise utf8_error(None)
+        if final:
+            self.reset()
+        elif not data:
+            return None
+        return Fragment(data, final)
 
     def feed(self, piece: bytes, final: bool) -> None:
         """Add the next piece of the message; ``final``: it holds the message's last byte.
@@ -195,7 +261,9 @@ class _Assembler:
         self.opcode = 0
         self.size = 0
         self.transformed = False
+        self.streamed = False
         self._text = None
+        self._stream = None
         self._parts.clear()
         self._tail = None
 
@@ -236,6 +304,7 @@ class ClientProtocol:
         "close_sent",
         "eof_received",
         "failure",
+        "stream_next",
     )
 
     def __init__(
@@ -288,10 +357,14 @@ class ClientProtocol:
         self.close_sent: Close | None = None
         #: Whether :meth:`receive_eof` was called.
         self.eof_received = False
+        #: Set it to receive the next message in pieces (Fragment events): the one arriving
+        #: (what it holds so far is the first piece) or the next to start; cleared when
+        #: taken into account. Parsing stops after the message's last piece.
+        self.stream_next = False
 
     # ------------------------------------------------------------------ receiving
 
-    def receive_data(self, data: BytesLike, max_messages: int | None = None) -> list[Frame]:
+    def receive_data(self, data: BytesLike, max_messages: int | None = None) -> list[Received]:
         """Feed bytes from the peer; return the messages and control frames they complete, in order.
 
         Text/Binary are whole messages; Ping/Pong/Close are returned as they arrive. A Ping
@@ -301,10 +374,15 @@ class ClientProtocol:
         into its message as it arrives, so text is validated (1007) within a frame that is not
         complete yet; frames of messages an extension transforms are decoded whole instead.
 
-        ``max_messages`` caps the Text/Binary messages returned (control frames are not
-        counted): parsing stops right after that many, and what follows stays in the receive
-        buffer, unparsed, with ``has_pending_input`` set; ``receive_data(b"", ...)`` goes on
-        from there. ``None`` parses all of the input.
+        A message that starts while ``stream_next`` is set comes as Fragment events instead,
+        one per piece (a frame, or the part of one that arrived), each counted as a message;
+        parsing stops after its final Fragment. Set while a message is arriving whole, what
+        it holds so far comes first as one Fragment (not counted in ``max_messages``).
+
+        ``max_messages`` caps the Text/Binary messages and Fragments returned (control frames
+        are not counted): parsing stops right after that many, and what follows stays in the
+        receive buffer, unparsed, with ``has_pending_input`` set; ``receive_data(b"", ...)``
+        goes on from there. ``None`` parses all of the input.
 
         Never raises for the peer's errors: on a violation it returns the frames parsed before
         it, sets ``failure`` and ignores all later input; it queues no Close for it (that is
@@ -316,7 +394,14 @@ class ClientProtocol:
         if max_messages is not None and max_messages < 1:
             raise ValueError(f"max_messages must be >= 1 or None, not {max_messages!r}")
         expect = self._expect
-        events: list[Frame] = []
+        events: list[Received] = []
+        if self.stream_next and self._assembler.opcode and expect >= 0:
+            # Asked for pieces while a message is arriving whole: the rest of it is streamed.
+            self.stream_next = False
+            # Not counted in max_messages: it holds no more than was held already.
+            first = self._assembler.stream_rest()
+            if first is not None:
+                events.append(first)
         if expect:
             if expect < 0:
                 return events
@@ -329,9 +414,11 @@ class ClientProtocol:
             if taken == len(data):
                 return events
             data = memoryview(data)[taken:]
-            if events and max_messages:  # the frame ended a message
-                max_messages -= 1
-                if not max_messages:
+            if events:  # the frame ended a message, or gave a piece of a streamed one
+                last = events[-1]
+                if max_messages:
+                    max_messages -= 1
+                if max_messages == 0 or (type(last) is Fragment and last.fin):
                     self._recv_buffer += data
                     self._unparsed = True
                     return events
@@ -359,6 +446,16 @@ class ClientProtocol:
         return events
 
     @property
+    def receiving_message(self) -> bool:
+        """Whether a data message has started arriving and has not ended."""
+        return self._assembler.opcode != 0
+
+    @property
+    def streaming_message(self) -> bool:
+        """Whether the message arriving is returned in pieces (see ``stream_next``)."""
+        return self._assembler.streamed
+
+    @property
     def has_pending_input(self) -> bool:
         """Whether the last :meth:`receive_data` stopped at ``max_messages`` with input left
         unparsed: call ``receive_data(b"", ...)`` before feeding more, it may return frames."""
@@ -383,7 +480,7 @@ class ClientProtocol:
             code = int(CloseCode.PROTOCOL_ERROR)
         self._queue_close(Close(code))
 
-    def _continue_frame(self, data: BytesLike, left: int, events: list[Frame]) -> int:
+    def _continue_frame(self, data: BytesLike, left: int, events: list[Received]) -> int:
         """Stream the start of ``data`` into the frame in progress, which lacks ``left`` bytes;
         return how many bytes that took (at most ``left``).
 
@@ -391,27 +488,39 @@ class ClientProtocol:
             RemoteProtocolError: code 1007, from the text validation.
         """
         n = len(data)
+        assembler = self._assembler
         if n < left:
             self._expect = left - n
-            self._assembler.feed(data if type(data) is bytes else bytes(data), False)
+            piece = data if type(data) is bytes else bytes(data)
+            if assembler.streamed:
+                fragment = assembler.fragment(piece, False)
+                if fragment is not None:
+                    events.append(fragment)
+            else:
+                assembler.feed(piece, False)
             return n
         self._expect = 0
         piece = data if n == left and type(data) is bytes else _take(data, 0, left)
-        if self._frame_fin:
+        if assembler.streamed:
+            fragment = assembler.fragment(piece, self._frame_fin)
+            if fragment is not None:
+                events.append(fragment)
+        elif self._frame_fin:
             self._assembler.feed(piece, True)
             events.append(self._assembler.finish())
         else:
             self._assembler.feed(piece, False)
         return left
 
-    def _parse(self, src: bytes | bytearray, events: list[Frame], budget: int | None) -> int:
+    def _parse(self, src: bytes | bytearray, events: list[Received], budget: int | None) -> int:
         """Parse the frames at the start of ``src``; return how many bytes were consumed,
         or -1 when a Close was received (what follows it is not parsed).
 
         Complete frames are consumed; so is an incomplete data frame that is streamed (its
         header and the payload so far go to the assembler, ``_expect`` counts the rest).
-        With a ``budget``, parsing stops after that many data messages (``_unparsed`` is set
-        when bytes are left).
+        With a ``budget``, parsing stops after that many data messages or Fragments, and
+        always after a streamed message's last Fragment (``_unparsed`` is set when bytes are
+        left).
 
         Raises:
             RemoteProtocolError: the first violation found; ``events`` holds what came before.
@@ -424,6 +533,7 @@ class ClientProtocol:
         decode_all = self._decode_all
         assembler = self._assembler
         is_bytes = type(src) is bytes
+        stream = self.stream_next
         while n - pos >= 2:
             b0 = src[pos]
             b1 = src[pos + 1]
@@ -491,9 +601,16 @@ class ClientProtocol:
                     break  # decoded whole: wait for the rest in the receive buffer
                 # Stream the payload: validated now, never buffered or looked at again.
                 if opcode:
-                    assembler.start(opcode, False)
+                    assembler.start(opcode, False, stream)
+                    self.stream_next = False
                 if n > start:
-                    assembler.feed(bytes(src[start:n]) if is_bytes else _take(src, start, n), False)
+                    piece = bytes(src[start:n]) if is_bytes else _take(src, start, n)
+                    if assembler.streamed:
+                        fragment = assembler.fragment(piece, False)
+                        if fragment is not None:
+                            events.append(fragment)
+                    else:
+                        assembler.feed(piece, False)
                 self._expect = end - n
                 self._frame_fin = bool(fin)
                 return n
@@ -508,7 +625,7 @@ class ClientProtocol:
                 continue
             if transformed:
                 payload = self._decode_extensions(opcode, payload, fin, rsv)
-            if fin and opcode:
+            if fin and opcode and not stream:
                 # A whole message in one frame: nothing to reassemble.
                 if opcode == _TEXT:
                     try:
@@ -519,11 +636,21 @@ class ClientProtocol:
                     events.append(Binary(payload))
             else:
                 if opcode:
-                    assembler.start(opcode, transformed)
-                assembler.feed(payload, bool(fin))
-                if not fin:
-                    continue
-                events.append(assembler.finish())
+                    assembler.start(opcode, transformed, stream)
+                    stream = self.stream_next = False
+                if assembler.streamed:
+                    fragment = assembler.fragment(payload, bool(fin))
+                    if fragment is None:
+                        continue
+                    events.append(fragment)
+                    if fin:  # the next message's mode is the driver's choice: stop here
+                        self._unparsed = pos < n
+                        break
+                else:
+                    assembler.feed(payload, bool(fin))
+                    if not fin:
+                        continue
+                    events.append(assembler.finish())
             if budget:
                 budget -= 1
                 if not budget:
@@ -531,7 +658,7 @@ class ClientProtocol:
                     break
         return pos
 
-    def _control(self, opcode: int, payload: bytes, events: list[Frame]) -> bool:
+    def _control(self, opcode: int, payload: bytes, events: list[Received]) -> bool:
         """Handle a received control frame; return True when it was the Close (stop parsing)."""
         if opcode == _PING:
             events.append(Ping(payload))

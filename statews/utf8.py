@@ -115,6 +115,16 @@ class Utf8Decoder:
             raw = self._raw = bytearray(pending)
         raw += data
 
+    def split(self) -> tuple[str, bytes]:
+        """The text so far without the incomplete character that may end it, and that
+        character's first bytes (for a decoder that goes on); this decoder is then spent."""
+        parts = self._parts
+        raw = self._raw
+        pending = self._pending
+        if raw is not None:  # ends with the pending bytes; checked, so what precedes decodes
+            parts.append(raw[: len(raw) - len(pending)].decode("utf-8"))
+        return "".join(parts), pending
+
     def text(self) -> str:
         """The whole message, once its last piece was fed with ``final``."""
         parts = self._parts
