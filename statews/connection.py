@@ -1,40 +1,18 @@
-"""One WebSocket connection on trio: the upgrade, a reader and a writer task, and delivery.
+"""One WebSocket connection on trio: the hackney_ws API, the upgrade, and delivery.
 
-The sans-I/O core (:class:`~statews.protocol.ClientProtocol`) does the framing; this
-module owns every socket operation and the tasks around it; :class:`~statews.lifecycle.
-Lifecycle` holds the lifecycle state. Nothing here keeps a second copy of it: the
-runtime reads ``lifecycle.state`` and sends events.
-
-Tasks (all in the nursery given to :func:`statews.start_link`):
-
-* ``_read_loop`` reads the socket in large chunks (64 KiB, growing to 1 MiB while reads
-  come back full), feeds the core, and appends what it returns to the *inbox*, a deque
-  bounded by ``max_queue``. When the inbox is full it
-  stops reading: TCP back-pressure. Pings are answered by the core as they are parsed.
-  It also runs the end of the connection: closing handshake, TCP end, close timeout.
-* ``_write_loop`` writes whatever the core has queued, all of it in one ``send_all``
-  when it is small: frames queued by several senders (and pongs) are coalesced.
-  ``send`` queues and returns, waiting only when more than ``write_limit`` bytes are
-  queued (back-pressure), as an asyncio transport does. When the writer is idle on a
-  plain TCP/Unix socket, ``send`` writes the frame itself with one non-blocking system
-  call (no task switch); what the socket does not take goes to the writer, and so do the
-  following sends of the same burst.
-* ``recv_stream`` hands one message out in pieces: while it waits for a message to
-  start, the core is asked to return the next one as Fragments, which the inbox holds
-  (counted against ``max_queue``) instead of the whole message. After its last piece the
-  reader waits until the application asks for the next message (``_await_demand``),
-  so that its mode, whole or in pieces, is known before it is parsed. A message already
-  parsed when ``recv_stream`` is called comes as one piece; the part of one arriving
-  whole is its first piece, the rest is streamed.
-* ``_deliver_loop`` (active modes only) moves messages from the inbox to the owner's
-  channel, one at a time, so that a change of owner or of mode between two deliveries
-  loses and duplicates nothing.
+The sans-I/O core (:class:`~statews.protocol.ClientProtocol`) does the framing; the
+reader and writer tasks live in :mod:`statews.tasks` (the half of :class:`WebSocket`
+that runs in them); :class:`~statews.lifecycle.Lifecycle` holds the lifecycle state and
+nothing here keeps a second copy of it: the runtime asks it what is allowed and sends it
+events. ``recv`` takes whole messages from the inbox; ``recv_stream`` asks the reader to
+stream the next message as Fragments (:mod:`statews.streaming`), which is how a message
+larger than memory is received; ``_deliver_loop`` (active modes) hands messages to the
+owner one at a time (:class:`~statews.delivery.Deliverer`).
 
 Invariants: a frame is queued whole or not at all (cancelling ``send`` never
 desynchronises the stream); messages received before the end are handed out before
 the end is reported; every task ends when the connection reaches ``closed``; Fragments
-reach only the stream they were parsed for: one abandoned midway has the rest of its
-message discarded, never handed to ``recv`` or the owner.
+reach only the stream they were parsed for.
 """
 
 from __future__ import annotations
@@ -43,7 +21,7 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, Iterable
 from typing import Any, Literal
 
 import trio
@@ -62,30 +40,21 @@ from .errors import (
     OptionsError,
     RecvTimeout,
     WebSocketError,
-    close_code_for,
     connection_closed,
 )
-from .events import Binary, Close, Fragment, Frame, Ping, Pong, Text
+from .events import Binary, Close, Fragment, Frame, Ping, Text, to_frame
 from .lifecycle import Lifecycle
 from .opening import Upgrade, upgrade
 from .options import Options
 from .protocol import ClientProtocol
 from .redirects import follow_redirect
-from .transport import Transport, open_transport
+from .streaming import MessageStream, aiter_chunks
+from .tasks import RECEIVE_SIZE, ConnectionTasks, summary
+from .transport import Transport, address_pair, open_transport, socket_stream_of
 
-__all__ = ["MessageStream", "WebSocket", "to_frame"]
+__all__ = ["RECEIVE_SIZE", "MessageStream", "WebSocket", "to_frame"]
 
 logger = logging.getLogger("statews.connection")
-
-#: Read size. Large reads amortise trio's per-call cost; 64 KiB is one loopback burst.
-RECEIVE_SIZE = 64 * 1024
-#: Largest read size: reads grow from RECEIVE_SIZE while they come back full (a large
-#: message is arriving), and fall back once one does not.
-MAX_RECEIVE_SIZE = 1024 * 1024
-#: At most this many buffers in one os.writev (POSIX guarantees 16; Linux allows 1024).
-_IOV_MAX = 16
-#: Queued chunks up to this total are joined into one write.
-COALESCE_LIMIT = 256 * 1024
 
 
 class _Hooks:
@@ -101,7 +70,7 @@ class _Hooks:
         self._ws._on_closed()
 
 
-class WebSocket:
+class WebSocket(ConnectionTasks):
     """A WebSocket client connection (see :func:`statews.start_link`).
 
     Create it with :func:`statews.start_link`; it starts ``idle``. Its tasks live in the
@@ -171,11 +140,6 @@ class WebSocket:
     # ------------------------------------------------------------------ state
 
     @property
-    def state(self) -> str:
-        """``"idle"``, ``"upgrading"``, ``"connected"``, ``"closing"`` or ``"closed"``."""
-        return self.lifecycle.state
-
-    @property
     def closed_reason(self) -> ConnectionClosed | None:
         """Once closed: how (the exception ``recv`` raises after the last message)."""
         return self._closed_exc
@@ -241,7 +205,7 @@ class WebSocket:
     async def _upgrade(self) -> None:
         if self._given_stream is not None:
             stream = self._given_stream
-            self._transport = Transport(stream, _socket_stream_of(stream))
+            self._transport = Transport(stream, socket_stream_of(stream))
             done = await upgrade(stream, self.options)
         else:
             done = await self._upgrade_following_redirects()
@@ -318,49 +282,14 @@ class WebSocket:
         self._proto.send(frame)
         self._flush()
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s > %s", self.lifecycle.name, _summary(frame))
-
-    def _flush(self) -> None:
-        """Write what the core queued now if the writer is idle and the socket takes it
-        (one system call, no task switch); else wake the writer. Never blocks, never
-        awaits: a frame is still queued whole or not at all."""
-        if (
-            self._fd >= 0
-            and not self._wrote_directly
-            and not self._writing
-            and self._backlog is None
-        ):
-            self._wrote_directly = True
-            assert self._proto is not None
-            chunks = self._proto.data_to_send()
-            if not chunks:
-                return
-            try:
-                if len(chunks) == 1:
-                    written = os.write(self._fd, chunks[0])
-                else:  # one system call, no join (a large frame is header + payload)
-                    written = os.writev(self._fd, chunks[:_IOV_MAX])
-            except OSError:  # BlockingIOError: full; others: the writer meets them again
-                written = 0
-            left: list[memoryview] = []
-            for chunk in chunks:
-                if written >= len(chunk):
-                    written -= len(chunk)
-                    continue
-                left.append(memoryview(chunk)[written:])
-                written = 0
-            if not left:
-                return
-            self._backlog = left
-            self._backlog_size = sum(map(len, left))
-        self._has_output.unpark_all()
+            logger.debug("%s > %s", self.lifecycle.name, summary(frame))
 
     def _queue_close(self, frame: Close) -> None:
         # A Close is never held back by write_limit: closing must work against a peer
         # that stopped reading (close_timeout then bounds it).
         assert self._proto is not None
         self._proto.send(frame)
-        logger.debug("%s > %s", self.lifecycle.name, _summary(frame))
+        logger.debug("%s > %s", self.lifecycle.name, summary(frame))
         self.lifecycle.fire("close_requested")
         self._has_output.unpark_all()
 
@@ -378,7 +307,7 @@ class WebSocket:
         started = False
         try:
             previous: str | bytes | None = None
-            async for chunk in _aiter(chunks):
+            async for chunk in aiter_chunks(chunks):
                 if previous is not None:
                     await self._send_fragment(previous, fin=False)
                     started = True
@@ -441,6 +370,36 @@ class WebSocket:
             self._pings.pop(payload, None)
             raise
         return payload, sent_at, waiter
+
+    async def _keepalive_loop(self) -> None:
+        """Ping every ``ping_interval``; fail with 1011 when a pong is ``ping_timeout`` late."""
+        interval = self.options.ping_interval
+        timeout = self.options.ping_timeout
+        assert interval is not None
+        with self._keepalive_scope:
+            while True:
+                await trio.sleep(interval)
+                # A ping is legal between fragments, but some peers mishandle it there.
+                while self._proto is not None and self._proto.message_in_progress:
+                    await self._message_sent.park()
+                try:
+                    _, _, waiter = await self._start_ping(None)
+                except (ConnectionClosed, InvalidStateError):
+                    return
+                while not waiter.is_set():
+                    with trio.move_on_after(math.inf if timeout is None else timeout):
+                        await waiter.wait()
+                    if waiter.is_set() or self._reader_paused():
+                        # Paused, we are the slow side: the pong may wait behind
+                        # messages the application has not taken yet.
+                        continue
+                    self._fail(
+                        TimeoutError(f"keepalive: no pong within {timeout} s"),
+                        "keepalive ping timeout",
+                    )
+                    return
+                if self.state != "connected":
+                    return
 
     async def _wait_output_room(self) -> None:
         proto = self._proto
@@ -746,369 +705,16 @@ class WebSocket:
         self.lifecycle.require("peername")
         assert self._transport is not None
         address = self._transport.socket_stream.socket.getpeername()
-        return _address(address)
+        return address_pair(address)
 
     def sockname(self) -> tuple[str, int]:
         """Our (address, port). Raises InvalidStateError unless connected/closing."""
         self.lifecycle.require("sockname")
         assert self._transport is not None
         address = self._transport.socket_stream.socket.getsockname()
-        return _address(address)
-
-    # ------------------------------------------------------------------ the tasks
-
-    def _ingest(self, data: bytes | bytearray) -> None:
-        """Feed the core and act on what it found, with no await in between: the
-        lifecycle never lags behind the core (a Close parsed is a transition made)."""
-        proto = self._proto
-        assert proto is not None
-        # While connected, parse no more messages than the inbox has room for: the rest
-        # waits in the core as raw bytes (has_pending_input) until the application reads.
-        room = None
-        if self.state == "connected":
-            room = max(1, self.options.max_queue - len(self._inbox))
-        frames = proto.receive_data(data, max_messages=room)
-        if proto.bytes_to_send:
-            self._has_output.unpark_all()
-        if frames:
-            if logger.isEnabledFor(logging.DEBUG):
-                for frame in frames:
-                    logger.debug("%s < %s", self.lifecycle.name, _summary(frame))
-            self._take_in(frames)
-        if proto.close_received is not None:
-            self._begin_closing()
-
-    def _take_in(self, frames: list[Frame | Fragment]) -> None:
-        """Route what the core parsed: messages and fragments to the inbox, pongs to ping
-        waiters."""
-        keep_control = self.options.control_frames
-        inbox = self._inbox
-        closing = self.state == "closing"
-        for frame in frames:
-            kind = type(frame)
-            if kind is Text or kind is Binary:
-                if closing and len(inbox) >= self.options.max_queue:
-                    # The application asked to close: what the peer still sends is
-                    # best effort, and memory stays bounded.
-                    logger.info("%r: dropped a message received while closing", self)
-                    continue
-                inbox.append(frame)
-            elif kind is Fragment:
-                assert isinstance(frame, Fragment)
-                fin = frame.fin
-                if fin:
-                    self._await_demand = True
-                if self._discarding or (closing and len(inbox) >= self.options.max_queue):
-                    self._discarding = not fin
-                    continue
-                inbox.append(frame)
-            elif kind is not Close:
-                if isinstance(frame, Pong) and self._pings:
-                    self._acknowledge_pings(frame.data)
-                if keep_control:
-                    inbox.append(frame)
-        if frames:
-            self._has_message.unpark_all()
-
-    def _acknowledge_pings(self, payload: bytes) -> None:
-        if payload not in self._pings:
-            return
-        for key in list(self._pings):
-            _, waiter = self._pings.pop(key)
-            waiter.set()
-            if key == payload:
-                break
-
-    def _reader_paused(self) -> bool:
-        return self.state == "connected" and (
-            len(self._inbox) >= self.options.max_queue or self._await_demand
-        )
-
-    def _fail(self, error: BaseException, reason: str) -> None:
-        """Fail the connection: send a Close with the code that ``error`` maps to."""
-        if self.state != "connected":
-            return
-        assert self._proto is not None
-        self._error = error
-        self._proto.send(Close(close_code_for(error), reason))
-        self.lifecycle.fire("failed")
-        self._has_output.unpark_all()
-
-    async def _keepalive_loop(self) -> None:
-        """Ping every ``ping_interval``; fail with 1011 when a pong is ``ping_timeout`` late."""
-        interval = self.options.ping_interval
-        timeout = self.options.ping_timeout
-        assert interval is not None
-        with self._keepalive_scope:
-            while True:
-                await trio.sleep(interval)
-                # A ping is legal between fragments, but some peers mishandle it there.
-                while self._proto is not None and self._proto.message_in_progress:
-                    await self._message_sent.park()
-                try:
-                    _, _, waiter = await self._start_ping(None)
-                except (ConnectionClosed, InvalidStateError):
-                    return
-                while not waiter.is_set():
-                    with trio.move_on_after(math.inf if timeout is None else timeout):
-                        await waiter.wait()
-                    if waiter.is_set() or self._reader_paused():
-                        # Paused, we are the slow side: the pong may wait behind
-                        # messages the application has not taken yet.
-                        continue
-                    self._fail(
-                        TimeoutError(f"keepalive: no pong within {timeout} s"),
-                        "keepalive ping timeout",
-                    )
-                    return
-                if self.state != "connected":
-                    return
-
-    async def _read_loop(self) -> None:
-        transport = self._transport
-        proto = self._proto
-        assert transport is not None
-        assert proto is not None
-        stream = transport.stream
-        inbox = self._inbox
-        limit = self.options.max_queue
-        write_limit = self.options.write_limit
-        size = RECEIVE_SIZE
-        event = "connection_lost"
-        try:
-            with self._reader_scope:
-                while True:
-                    if proto.failure is not None and self.state == "connected":
-                        if inbox:
-                            # The messages before the violation are the application's
-                            # first: its answers to them go out before our Close.
-                            await self._has_room.park()
-                            continue
-                        self._begin_closing()
-                    if self.state == "connected":
-                        if len(inbox) >= limit or self._await_demand:
-                            await self._has_room.park()
-                            continue
-                        if proto.bytes_to_send > write_limit:
-                            # The peer does not read our pongs: stop reading its pings.
-                            await self._output_room.park()
-                            continue
-                    if proto.has_pending_input:
-                        self._ingest(b"")  # what a full inbox left unparsed comes first
-                        continue
-                    data = await stream.receive_some(size)
-                    self._wrote_directly = False
-                    if len(data) == size:
-                        if size < MAX_RECEIVE_SIZE:
-                            size *= 2
-                    elif size > RECEIVE_SIZE:
-                        size = RECEIVE_SIZE
-                    if not data:
-                        proto.receive_eof()
-                        event = self._end_event()
-                        break
-                    self._ingest(data)
-            if self._reader_scope.cancelled_caught:
-                event = "close_timeout"
-                self._error = self._error or TimeoutError(
-                    f"closing handshake took longer than {self.options.close_timeout} s"
-                )
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            self._error = self._error or exc
-            event = "connection_lost"
-        except BaseException as exc:
-            self._error = self._error or exc
-            event = "aborted"
-            raise
-        finally:
-            with trio.CancelScope(shield=True):
-                await self._finish(event)
-
-    def _begin_closing(self) -> None:
-        """The core saw the peer's Close (and queued the echo) or a violation (then our
-        Close reporting it is queued now)."""
-        proto = self._proto
-        assert proto is not None
-        if proto.failure is not None:
-            self._error = self._error or proto.failure
-            proto.fail()
-            self._has_output.unpark_all()
-        if self.state == "connected":
-            self.lifecycle.fire("failed" if proto.failure is not None else "close_received")
-
-    def _end_event(self) -> str:
-        proto = self._proto
-        assert proto is not None
-        if proto.close_received is not None and proto.close_sent is not None:
-            return "close_completed"
-        return "connection_lost"
-
-    async def _finish(self, event: str) -> None:
-        """End the connection: let the writer flush (bounded), close TCP, fire ``event``."""
-        if event in ("close_completed", "connection_lost") and self._proto is not None:
-            with trio.move_on_after(self.options.close_timeout or 1.0):
-                while (
-                    self._proto.bytes_to_send or self._writing or self._backlog is not None
-                ) and not self._writer_done.is_set():
-                    self._has_output.unpark_all()
-                    await self._output_room.park()
-        if self._transport is not None:
-            await trio.aclose_forcefully(self._transport.stream)
-        if self.state != "closed":
-            self.lifecycle.fire(event)
-
-    async def _write_loop(self) -> None:
-        transport = self._transport
-        proto = self._proto
-        assert transport is not None
-        assert proto is not None
-        stream = transport.stream
-        try:
-            while self.state != "closed":
-                backlog = self._backlog
-                if backlog is not None:
-                    self._writing = True
-                    for part in backlog:
-                        await stream.send_all(part)
-                    self._backlog = None
-                    self._backlog_size = 0
-                    self._writing = False
-                chunks = proto.data_to_send()
-                if not chunks:
-                    self._output_room.unpark_all()
-                    self._wrote_directly = False
-                    await self._has_output.park()
-                    continue
-                self._writing = True
-                for chunk in _coalesce(chunks):
-                    await stream.send_all(chunk)
-                self._writing = False
-                self._output_room.unpark_all()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            if self.state != "closed":
-                self._error = self._error or exc
-                await trio.aclose_forcefully(stream)
-        finally:
-            self._writer_done.set()
-            self._output_room.unpark_all()
+        return address_pair(address)
 
 
 # isinstance() with a tuple is several times faster than with a union type.
-_FRAME_TYPES = (Text, Binary, Ping, Pong, Close)
 _MESSAGE_TYPES = (Text, Binary)
 _CHUNK_TYPES = (Fragment, Text, Binary)
-
-_BYTES_FRAMES: dict[str, Callable[[bytes], Frame]] = {"binary": Binary, "ping": Ping, "pong": Pong}
-
-
-async def _aiter(
-    chunks: Iterable[str | bytes] | AsyncIterable[str | bytes],
-) -> AsyncIterator[str | bytes]:
-    if isinstance(chunks, AsyncIterable):
-        async for chunk in chunks:
-            yield chunk
-    else:
-        for chunk in chunks:
-            yield chunk
-
-
-class MessageStream:
-    """One message received in pieces (see :meth:`WebSocket.recv_stream`): an async
-    iterator of its chunks and an async context manager that discards the rest on exit."""
-
-    def __init__(self, ws: WebSocket) -> None:
-        self._ws = ws
-        #: Whether the last piece was taken, or the stream abandoned.
-        self.done = False
-        #: Whether the stream was abandoned before the last piece (the rest is discarded).
-        self.abandoned = False
-        # Control frames met before the message's end, given back to the inbox at the end.
-        self.held: list[Frame | Fragment] = []
-
-    def __aiter__(self) -> MessageStream:
-        return self
-
-    async def __anext__(self) -> str | bytes:
-        """The next chunk. Raises: as :meth:`WebSocket.recv_stream`."""
-        if self.abandoned:
-            raise WebSocketError("the rest of this message was discarded (stream abandoned)")
-        if self.done:
-            raise StopAsyncIteration
-        return await self._ws._next_chunk(self)
-
-    async def aclose(self) -> None:
-        """Stop taking the message: the rest of it is discarded."""
-        if self._ws._stream is self:
-            self._ws._abandon_stream()
-        await trio.lowlevel.checkpoint()
-
-    async def __aenter__(self) -> MessageStream:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._ws._stream is self:
-            self._ws._abandon_stream()
-
-
-def to_frame(frame: Frame | tuple[Any, ...] | str) -> Frame:
-    """Normalise hackney's frame forms to frame objects.
-
-    Raises:
-        TypeError: not a frame in any accepted form.
-    """
-    if isinstance(frame, _FRAME_TYPES):
-        return frame
-    if frame == "ping":
-        return Ping()
-    if frame == "pong":
-        return Pong()
-    if frame == "close":
-        return Close()
-    if isinstance(frame, tuple) and frame:
-        kind, *rest = frame
-        if kind == "text" and len(rest) == 1:
-            data = rest[0]
-            return Text(data.decode("utf-8") if isinstance(data, bytes | bytearray) else data)
-        if kind in ("binary", "ping", "pong") and len(rest) == 1:
-            data = rest[0]
-            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-            return _BYTES_FRAMES[kind](payload)
-        if kind == "close" and len(rest) == 2:
-            code, reason = rest
-            return Close(int(code), reason.decode() if isinstance(reason, bytes) else reason)
-    raise TypeError(f"not a WebSocket frame: {frame!r}")
-
-
-def _summary(frame: Frame | Fragment) -> str:
-    """One line for the frame log: kind, size, and the close code."""
-    if isinstance(frame, Close):
-        return f"CLOSE {frame.code} {frame.reason!r}" if frame.reason else f"CLOSE {frame.code}"
-    data = frame.data
-    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
-    if isinstance(frame, Fragment):
-        return f"FRAGMENT {size} {'chars' if isinstance(data, str) else 'bytes'} fin={frame.fin}"
-    return f"{type(frame).__name__.upper()} {size} bytes"
-
-
-def _coalesce(chunks: list[bytes | bytearray]) -> Iterable[bytes | bytearray]:
-    if len(chunks) == 1:
-        return chunks
-    total = sum(map(len, chunks))
-    if total <= COALESCE_LIMIT:
-        return (b"".join(chunks),)
-    return chunks
-
-
-def _socket_stream_of(stream: trio.abc.Stream) -> trio.SocketStream:
-    inner: Any = stream
-    while not isinstance(inner, trio.SocketStream):
-        inner = getattr(inner, "transport_stream", None)
-        if inner is None:
-            raise TypeError("the given stream does not run over a trio.SocketStream")
-    return inner
-
-
-def _address(address: Any) -> tuple[str, int]:
-    if isinstance(address, tuple):
-        return str(address[0]), int(address[1])
-    return str(address), 0

@@ -13,9 +13,11 @@ when it sends or parses one, so that a peer's bad Close can be represented in er
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Binary", "Close", "Fragment", "Frame", "Ping", "Pong", "Text"]
+__all__ = ["Binary", "Close", "Fragment", "Frame", "Ping", "Pong", "Text", "to_frame"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +72,38 @@ class Fragment:
 
 #: Any frame the application can send or receive.
 Frame = Text | Binary | Ping | Pong | Close
+
+# isinstance() with a tuple is several times faster than with a union type.
+_FRAME_TYPES = (Text, Binary, Ping, Pong, Close)
+_BYTES_FRAMES: dict[str, Callable[[bytes], Frame]] = {"binary": Binary, "ping": Ping, "pong": Pong}
+
+
+def to_frame(frame: Frame | tuple[Any, ...] | str) -> Frame:
+    """A frame object for ``frame``, which may also be one of hackney's forms: ``"ping"``,
+    ``"pong"``, ``"close"``, ``("text", d)``, ``("binary", d)``, ``("ping", d)``,
+    ``("pong", d)``, ``("close", code, reason)``.
+
+    Raises:
+        TypeError: not a frame in any accepted form.
+    """
+    if isinstance(frame, _FRAME_TYPES):
+        return frame
+    if frame == "ping":
+        return Ping()
+    if frame == "pong":
+        return Pong()
+    if frame == "close":
+        return Close()
+    if isinstance(frame, tuple) and frame:
+        kind, *rest = frame
+        if kind == "text" and len(rest) == 1:
+            data = rest[0]
+            return Text(data.decode("utf-8") if isinstance(data, bytes | bytearray) else data)
+        if kind in ("binary", "ping", "pong") and len(rest) == 1:
+            data = rest[0]
+            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            return _BYTES_FRAMES[kind](payload)
+        if kind == "close" and len(rest) == 2:
+            code, reason = rest
+            return Close(int(code), reason.decode() if isinstance(reason, bytes) else reason)
+    raise TypeError(f"not a WebSocket frame: {frame!r}")

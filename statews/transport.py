@@ -21,6 +21,7 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 
@@ -29,7 +30,7 @@ from .options import Options
 from .proxy import open_tunnel
 from .proxyconf import AUTO, ProxyURL, select_proxy
 
-__all__ = ["Transport", "open_transport"]
+__all__ = ["Transport", "address_pair", "open_transport", "socket_stream_of"]
 
 
 @dataclass(slots=True)
@@ -145,3 +146,24 @@ async def _start_tls(
             ) from cause
         raise
     return tls
+
+
+def socket_stream_of(stream: trio.abc.Stream) -> trio.SocketStream:
+    """The :class:`trio.SocketStream` under ``stream`` (through TLS and other wrappers).
+
+    Raises:
+        TypeError: there is none.
+    """
+    inner: Any = stream
+    while not isinstance(inner, trio.SocketStream):
+        inner = getattr(inner, "transport_stream", None)
+        if inner is None:
+            raise TypeError("the given stream does not run over a trio.SocketStream")
+    return inner
+
+
+def address_pair(address: Any) -> tuple[str, int]:
+    """A socket address as (host, port); a Unix socket path as (path, 0)."""
+    if isinstance(address, tuple):
+        return str(address[0]), int(address[1])
+    return str(address), 0

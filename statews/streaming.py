@@ -1,0 +1,71 @@
+"""Application-side streams of one message: the chunks of ``send_stream`` and the pieces
+``recv_stream`` hands out.
+
+Invariants: a :class:`MessageStream` gives the pieces of exactly one message, in order;
+once abandoned (left early, or another receive started) the rest of its message is
+discarded by the connection and never reaches ``recv`` or the owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import TYPE_CHECKING
+
+import trio
+
+from .errors import WebSocketError
+from .events import Fragment, Frame
+
+if TYPE_CHECKING:
+    from .connection import WebSocket
+
+__all__ = ["MessageStream", "aiter_chunks"]
+
+
+async def aiter_chunks(
+    chunks: Iterable[str | bytes] | AsyncIterable[str | bytes],
+) -> AsyncIterator[str | bytes]:
+    if isinstance(chunks, AsyncIterable):
+        async for chunk in chunks:
+            yield chunk
+    else:
+        for chunk in chunks:
+            yield chunk
+
+
+class MessageStream:
+    """One message received in pieces (see :meth:`WebSocket.recv_stream`): an async
+    iterator of its chunks and an async context manager that discards the rest on exit."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self._ws = ws
+        #: Whether the last piece was taken, or the stream abandoned.
+        self.done = False
+        #: Whether the stream was abandoned before the last piece (the rest is discarded).
+        self.abandoned = False
+        # Control frames met before the message's end, given back to the inbox at the end.
+        self.held: list[Frame | Fragment] = []
+
+    def __aiter__(self) -> MessageStream:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        """The next chunk. Raises: as :meth:`WebSocket.recv_stream`."""
+        if self.abandoned:
+            raise WebSocketError("the rest of this message was discarded (stream abandoned)")
+        if self.done:
+            raise StopAsyncIteration
+        return await self._ws._next_chunk(self)
+
+    async def aclose(self) -> None:
+        """Stop taking the message: the rest of it is discarded."""
+        if self._ws._stream is self:
+            self._ws._abandon_stream()
+        await trio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> MessageStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._ws._stream is self:
+            self._ws._abandon_stream()
