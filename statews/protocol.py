@@ -32,9 +32,9 @@ Invariants:
   echo of the peer's, or by :meth:`fail`) nothing more may be queued.
 - A Ping is answered with a Pong and a Close with the echo Close automatically, in arrival
   order relative to the application's frames.
-- Fragmented messages are joined in one place (:class:`_Assembler`) in time linear in their
-  size and memory at most about 1.5 times it plus a constant, however they are cut into frames
-  and reads; an empty frame adds nothing. Text fails fast (:mod:`statews.utf8`).
+- Fragmented messages are joined in one place (:class:`~statews.assembly.Assembler`) in time
+  linear in their size and memory at most about 1.5 times it plus a constant, however they are
+  cut into frames and reads; an empty frame adds nothing. Text fails fast (:mod:`statews.utf8`).
 - Extensions see every data frame of the messages they transform (first frame with an RSV
   bit set), whole; messages without RSV bits bypass them, unless an extension uses no RSV bit
   (then every data frame goes through the extensions, whole).
@@ -44,10 +44,10 @@ Invariants:
 
 from __future__ import annotations
 
-import codecs
 import struct
 from collections.abc import Sequence
 
+from .assembly import Assembler
 from .errors import (
     CloseCode,
     LocalProtocolError,
@@ -71,13 +71,12 @@ from .framing import (
     frame_header,
 )
 from .masking import BytesLike, MaskKeys, mask
-from .utf8 import Utf8Decoder, utf8_error
+from .utf8 import utf8_error
 
 __all__ = ["ClientProtocol"]
 
 _unpack_16 = struct.Struct("!H").unpack_from
 _unpack_64 = struct.Struct("!Q").unpack_from
-_Utf8Stream = codecs.getincrementaldecoder("utf-8")
 
 #: What receive_data returns.
 Received = Frame | Fragment
@@ -96,10 +95,6 @@ _BYTES_LIKE = (bytes, bytearray, memoryview)
 _COALESCE_LIMIT = 8192
 #: Above this size a payload is cut out of the receive buffer through a memoryview (one copy).
 _VIEW_COPY_FROM = 4096
-#: A piece of a binary message this big, or among its first _SMALL_PARTS parts, is kept as it
-#: is; others are copied into a bytearray (see :class:`_Assembler`).
-_OWN_PART = 4096
-_SMALL_PARTS = 16
 
 
 def _take(buf: BytesLike, start: int, end: int) -> bytes:
@@ -123,149 +118,6 @@ def _check_option(name: str, value: int | None, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         message = f"{name} must be an int >= {minimum} or None, not {value!r}"
         raise OptionsError(message, option=name)
-
-
-class _Assembler:
-    """Joins the pieces of one incoming data message; the only place that reassembles.
-
-    A piece is a whole frame's payload or any part of one that arrived. A message costs time
-    linear in its size however many frames and reads it took, and memory about its size
-    however small the pieces; an empty piece adds nothing. Text goes to a
-    :class:`~statews.utf8.Utf8Decoder` (validated as it arrives, fail-fast). A binary piece
-    is kept as it is when big (``_OWN_PART`` bytes or more: no copy before the final join) or
-    among the first ``_SMALL_PARTS`` parts (cheap for a message in a few frames); other pieces
-    are copied into a bytearray, which takes pieces until it holds ``_OWN_PART`` bytes. So at
-    most ``_SMALL_PARTS`` parts, and the last, hold fewer than ``_OWN_PART`` bytes.
-
-    A streamed message keeps nothing: :meth:`fragment` turns each piece into a
-    :class:`~statews.events.Fragment` (text through an incremental decoder that carries a
-    sequence split between pieces to the next one).
-    """
-
-    __slots__ = ("_parts", "_stream", "_tail", "_text", "opcode", "size", "streamed", "transformed")
-
-    def __init__(self) -> None:
-        #: Opcode.TEXT or Opcode.BINARY of the message in progress; 0 when there is none.
-        self.opcode = 0
-        #: Payload bytes received so far in the message in progress (after extension decoding).
-        self.size = 0
-        #: Whether the extensions transform the message in progress (its frames come whole).
-        self.transformed = False
-        #: Whether the message in progress is returned in pieces (:meth:`fragment`).
-        self.streamed = False
-        self._text: Utf8Decoder | None = None
-        # The decoder of a streamed text message.
-        self._stream: codecs.IncrementalDecoder | None = None
-        self._parts: list[bytes | bytearray] = []
-        # The last part when it is a bytearray of ours that small pieces are appended to.
-        self._tail: bytearray | None = None
-
-    def start(self, opcode: int, transformed: bool, streamed: bool = False) -> None:
-        """Begin a message of type ``opcode`` (Opcode.TEXT or Opcode.BINARY)."""
-        self.opcode = opcode
-        self.transformed = transformed
-        if streamed:
-            self.streamed = True
-            if opcode == _TEXT:
-                self._stream = _Utf8Stream("strict")
-        elif opcode == _TEXT:
-            self._text = Utf8Decoder()
-
-    def stream_rest(self) -> Fragment | None:
-        """Switch the message in progress to streaming: return what it holds so far as a
-        Fragment (``None`` if nothing whole yet); the rest goes through :meth:`fragment`."""
-        text = self._text
-        data: str | bytes
-        if text is not None:
-            data, pending = text.split()
-            self._text = None
-            self._stream = _Utf8Stream("strict")
-            self._stream.decode(pending, False)  # checked already: cannot fail
-        else:
-            parts = self._parts
-            data = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
-            parts.clear()
-            self._tail = None
-        self.streamed = True
-        return Fragment(data, False) if data else None
-
-    def fragment(self, piece: bytes, final: bool) -> Fragment | None:
-        """Turn the next piece of a streamed message into a Fragment (``None`` when it holds
-        no whole character and is not ``final``); forget the message after the final one.
-
-        Raises:
-            RemoteProtocolError: code 1007, the text so far cannot be valid UTF-8.
-        """
-        self.size += len(piece)
-        decoder = self._stream
-        data: str | bytes = piece
-        if decoder is not None:
-            try:
-                data = decoder.decode(piece, final)
-            except UnicodeDecodeError as exc:
-                raise utf8_error(exc) from exc
-            # CPython waits for a third byte after ED A0..BF; none makes it valid (utf8.py).
-            pending = decoder.getstate()[0]
-            if len(pending) == 2 and pending[0] == 0xED and pending[1] >= 0xA0:
-                raise utf8_error(None)
-        if final:
-            self.reset()
-        elif not data:
-            return None
-        return Fragment(data, final)
-
-    def feed(self, piece: bytes, final: bool) -> None:
-        """Add the next piece of the message; ``final``: it holds the message's last byte.
-
-        Raises:
-            RemoteProtocolError: code 1007, the text so far cannot be valid UTF-8.
-        """
-        n = len(piece)
-        text = self._text
-        if text is not None:
-            if n or final:
-                text.feed(piece, final=final)
-            self.size += n
-            return
-        if not n:
-            return
-        self.size += n
-        parts = self._parts
-        tail = self._tail
-        if tail is None:
-            if n >= _OWN_PART or len(parts) < _SMALL_PARTS:
-                parts.append(piece)
-            else:
-                tail = self._tail = bytearray(piece)
-                parts.append(tail)
-        elif n < _OWN_PART or len(tail) < _OWN_PART:
-            tail += piece
-        else:
-            parts.append(piece)
-            self._tail = None
-
-    def finish(self) -> Text | Binary:
-        """Return the whole message (after the piece fed with ``final``) and forget it."""
-        text = self._text
-        if text is not None:
-            self.reset()
-            return Text(text.text())
-        parts = self._parts
-        # A single part that is bytes already is taken as it is (bytes() does not copy it).
-        payload = bytes(parts[0]) if len(parts) == 1 else b"".join(parts)
-        self.reset()
-        return Binary(payload)
-
-    def reset(self) -> None:
-        """Forget the message in progress."""
-        self.opcode = 0
-        self.size = 0
-        self.transformed = False
-        self.streamed = False
-        self._text = None
-        self._stream = None
-        self._parts.clear()
-        self._tail = None
 
 
 class ClientProtocol:
@@ -335,7 +187,7 @@ class ClientProtocol:
         # Whether the receive buffer holds bytes left unparsed by max_messages (not merely an
         # incomplete frame); implies a non-empty buffer, so the common path never touches it.
         self._unparsed = False
-        self._assembler = _Assembler()
+        self._assembler = Assembler()
         # What receive_data expects: 0 a frame header, n > 0 the last n payload bytes of the
         # data frame being streamed, -1 nothing (after a Close or a failure). One attribute
         # keeps the common case (0) to a single test per call.
@@ -491,25 +343,15 @@ class ClientProtocol:
         assembler = self._assembler
         if n < left:
             self._expect = left - n
-            piece = data if type(data) is bytes else bytes(data)
-            if assembler.streamed:
-                fragment = assembler.fragment(piece, False)
-                if fragment is not None:
-                    events.append(fragment)
-            else:
-                assembler.feed(piece, False)
+            event = assembler.add(data if type(data) is bytes else bytes(data), False)
+            if event is not None:
+                events.append(event)
             return n
         self._expect = 0
         piece = data if n == left and type(data) is bytes else _take(data, 0, left)
-        if assembler.streamed:
-            fragment = assembler.fragment(piece, self._frame_fin)
-            if fragment is not None:
-                events.append(fragment)
-        elif self._frame_fin:
-            self._assembler.feed(piece, True)
-            events.append(self._assembler.finish())
-        else:
-            self._assembler.feed(piece, False)
+        event = assembler.add(piece, self._frame_fin)
+        if event is not None:
+            events.append(event)
         return left
 
     def _parse(self, src: bytes | bytearray, events: list[Received], budget: int | None) -> int:
@@ -605,12 +447,9 @@ class ClientProtocol:
                     self.stream_next = False
                 if n > start:
                     piece = bytes(src[start:n]) if is_bytes else _take(src, start, n)
-                    if assembler.streamed:
-                        fragment = assembler.fragment(piece, False)
-                        if fragment is not None:
-                            events.append(fragment)
-                    else:
-                        assembler.feed(piece, False)
+                    event = assembler.add(piece, False)
+                    if event is not None:
+                        events.append(event)
                 self._expect = end - n
                 self._frame_fin = bool(fin)
                 return n
@@ -628,6 +467,7 @@ class ClientProtocol:
             if fin and opcode and not stream:
                 # A whole message in one frame: nothing to reassemble.
                 if opcode == _TEXT:
+                    # decode_utf8() inlined: a call per message costs ~6% on small text frames.
                     try:
                         events.append(Text(payload.decode("utf-8")))
                     except UnicodeDecodeError as exc:

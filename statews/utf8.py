@@ -16,7 +16,9 @@ Invariants:
 The work is done by CPython's strict incremental UTF-8 decoder, which already fails at the
 first byte that cannot continue a valid sequence, with one exception kept on purpose for the
 ``surrogatepass`` error handler: a trailing ``ED A0..BF`` (the start of an encoded surrogate,
-never valid UTF-8) is buffered instead of rejected. :class:`Utf8Decoder` closes that gap.
+never valid UTF-8) is buffered instead of rejected. :func:`decode_step`, the one incremental
+step used by :class:`Utf8Decoder` and by streamed messages (:mod:`statews.assembly`), closes
+that gap.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import codecs
 
 from .errors import CloseCode, RemoteProtocolError
 
-__all__ = ["Utf8Decoder", "decode_utf8", "utf8_error"]
+__all__ = ["Utf8Decoder", "decode_step", "decode_utf8", "utf8_error"]
 
 _IncrementalDecoder = codecs.getincrementaldecoder("utf-8")
 _sizeof = str.__sizeof__  # sys.getsizeof without the indirection (same figure for a str)
@@ -42,6 +44,31 @@ def utf8_error(exc: UnicodeDecodeError | None) -> RemoteProtocolError:
     """The 1007 error that reports ``exc`` (``None``: an encoded surrogate)."""
     detail = f": {exc.reason} at byte {exc.start}" if exc is not None else ": encoded surrogate"
     return RemoteProtocolError(f"invalid UTF-8{detail}", CloseCode.INVALID_FRAME_PAYLOAD_DATA)
+
+
+def decode_step(
+    decoder: codecs.IncrementalDecoder, data: bytes | bytearray, final: bool
+) -> tuple[str, bytes]:
+    """Feed the next piece to a strict incremental UTF-8 ``decoder``; return the text it
+    completes and the incomplete sequence that ends the bytes so far (empty when ``final``).
+
+    The one place that closes CPython's gap (module docstring): a pending ``ED A0..BF`` is
+    rejected here, so every caller fails fast on an encoded surrogate.
+
+    Raises:
+        RemoteProtocolError: code 1007, as soon as the bytes so far cannot be valid UTF-8.
+    """
+    try:
+        text: str = decoder.decode(data, final)
+    except UnicodeDecodeError as exc:
+        raise utf8_error(exc) from exc
+    if final:
+        return text, b""
+    pending: bytes = decoder.getstate()[0]
+    # CPython waits for a third byte after ED A0..BF; no third byte makes it valid.
+    if len(pending) == 2 and pending[0] == 0xED and pending[1] >= 0xA0:
+        raise utf8_error(None)
+    return text, pending
 
 
 def decode_utf8(data: bytes) -> str:
@@ -92,16 +119,7 @@ class Utf8Decoder:
                     self._parts.append(data.decode("ascii"))
                 return
         else:
-            decoder = self._decoder
-            try:
-                text: str = decoder.decode(data, final)
-            except UnicodeDecodeError as exc:
-                raise utf8_error(exc) from exc
-            if not final:
-                self._pending = pending_now = decoder.getstate()[0]
-                # CPython waits for a third byte after ED A0..BF; no third byte makes it valid.
-                if len(pending_now) == 2 and pending_now[0] == 0xED and pending_now[1] >= 0xA0:
-                    raise utf8_error(None)
+            text, self._pending = decode_step(self._decoder, data, final)
             # Text much bigger than its bytes (ASCII widened by one astral character, say)
             # would break the memory bound: such a piece and the rest stay bytes.
             if keep and _sizeof(text) <= n + (n >> 1) + _STR_OVERHEAD:
