@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import trio
+import trustme
 from peers import WsServer, start_ws_server
 
 PROXY_VARIABLES = ("ws_proxy", "wss_proxy", "http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -25,3 +28,28 @@ async def ws_server(nursery: trio.Nursery) -> AsyncIterator[WsServer]:
     server = await start_ws_server(nursery)
     yield server
     await server.server.aclose()
+
+
+# ---------------------------------------------------------------- TLS with a throw-away CA
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """A certificate authority made for the test session (trustme)."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def server_context(ca: trustme.CA) -> ssl.SSLContext:
+    """A server TLS context with a certificate for localhost and 127.0.0.1 from ``ca``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def cafile(ca: trustme.CA, tmp_path: Path) -> str:
+    """``ca``'s certificate as a PEM file."""
+    path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return str(path)

@@ -652,25 +652,6 @@ def test_injection_characters_are_refused(field: str, build: Any, bad: str) -> N
 # --- TLS ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    return context
-
-
-@pytest.fixture
-def cafile(ca: trustme.CA, tmp_path: Path) -> str:
-    path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
 def handshake(client: ssl.SSLContext, server: ssl.SSLContext, hostname: str) -> None:
     """Run a TLS handshake in memory; the client's verification error propagates."""
     to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()

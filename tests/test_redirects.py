@@ -398,11 +398,6 @@ async def test_all_hops_share_connect_timeout(nursery: trio.Nursery) -> None:
     assert [path for path, _ in router.requests] == ["/a", "/b"]
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 @pytest.fixture
 def tls_server(ca: trustme.CA) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

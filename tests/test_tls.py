@@ -4,7 +4,6 @@ connection over an already-connected stream."""
 from __future__ import annotations
 
 import ssl
-from pathlib import Path
 
 import pytest
 import trio
@@ -15,29 +14,10 @@ import statews
 from statews import Binary, Text
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture
-def server_ssl(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    return context
-
-
-@pytest.fixture
-def cafile(ca: trustme.CA, tmp_path: Path) -> str:
-    path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(path))
-    return str(path)
-
-
 async def test_wss_echo_with_verification(
-    nursery: trio.Nursery, server_ssl: ssl.SSLContext, cafile: str
+    nursery: trio.Nursery, server_context: ssl.SSLContext, cafile: str
 ) -> None:
-    server = await start_ws_server(nursery, ssl=server_ssl)
+    server = await start_ws_server(nursery, ssl=server_context)
     url = f"wss://localhost:{server.port}/echo"
     with trio.fail_after(5):
         async with statews.open_websocket(url, ssl_options={"cafile": cafile}) as ws:
@@ -51,9 +31,9 @@ async def test_wss_echo_with_verification(
 
 
 async def test_wss_untrusted_certificate_fails_with_tls_error(
-    nursery: trio.Nursery, server_ssl: ssl.SSLContext
+    nursery: trio.Nursery, server_context: ssl.SSLContext
 ) -> None:
-    server = await start_ws_server(nursery, ssl=server_ssl)
+    server = await start_ws_server(nursery, ssl=server_context)
     with trio.fail_after(5):
         with pytest.raises(statews.TLSError) as info:
             async with statews.open_websocket(f"wss://localhost:{server.port}/"):
@@ -63,9 +43,9 @@ async def test_wss_untrusted_certificate_fails_with_tls_error(
 
 
 async def test_wss_wrong_hostname_fails(
-    nursery: trio.Nursery, server_ssl: ssl.SSLContext, cafile: str
+    nursery: trio.Nursery, server_context: ssl.SSLContext, cafile: str
 ) -> None:
-    server = await start_ws_server(nursery, ssl=server_ssl)
+    server = await start_ws_server(nursery, ssl=server_context)
     with trio.fail_after(5):
         with pytest.raises(statews.TLSError, match=r"example\.org"):
             async with statews.open_websocket(
@@ -77,9 +57,9 @@ async def test_wss_wrong_hostname_fails(
 
 
 async def test_wss_with_a_ready_context(
-    nursery: trio.Nursery, server_ssl: ssl.SSLContext, ca: trustme.CA
+    nursery: trio.Nursery, server_context: ssl.SSLContext, ca: trustme.CA
 ) -> None:
-    server = await start_ws_server(nursery, ssl=server_ssl)
+    server = await start_ws_server(nursery, ssl=server_context)
     context = ssl.create_default_context()
     ca.configure_trust(context)
     with trio.fail_after(5):
