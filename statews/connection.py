@@ -57,19 +57,6 @@ __all__ = ["RECEIVE_SIZE", "MessageStream", "WebSocket", "to_frame"]
 logger = logging.getLogger("statews.connection")
 
 
-class _Hooks:
-    """The connection's listener on its lifecycle: synchronous, no I/O."""
-
-    def __init__(self, ws: WebSocket) -> None:
-        self._ws = ws
-
-    def on_enter_closing(self) -> None:
-        self._ws._on_closing()
-
-    def on_enter_closed(self) -> None:
-        self._ws._on_closed()
-
-
 class WebSocket(ConnectionTasks):
     """A WebSocket client connection (see :func:`statews.start_link`).
 
@@ -88,7 +75,7 @@ class WebSocket(ConnectionTasks):
     ) -> None:
         self.options = options
         self._nursery = nursery
-        self.lifecycle = Lifecycle(f"ws{id(self):x}"[-8:], listeners=[_Hooks(self)])
+        self.lifecycle = Lifecycle(f"ws{id(self):x}"[-8:], on_enter=self._entered)
         #: Without an ``owner``, active mode delivers here (hackney's process mailbox).
         self.mailbox: trio.MemoryReceiveChannel[Delivery] | None = None
         if owner is None:
@@ -652,6 +639,13 @@ class WebSocket(ConnectionTasks):
     async def __aexit__(self, *exc_info: object) -> None:
         with trio.CancelScope(shield=True):
             await self.close()
+
+    def _entered(self, state: str) -> None:
+        """Told by the lifecycle of every state entered: synchronous, no I/O."""
+        if state == "closing":
+            self._on_closing()
+        elif state == "closed":
+            self._on_closed()
 
     def _on_closing(self) -> None:
         self._keepalive_scope.cancel()

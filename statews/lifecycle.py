@@ -14,14 +14,17 @@ Invariants:
   microseconds); frames never do. Reading :attr:`Lifecycle.state` is cheap.
 * An event the current state does not allow raises :class:`~statews.errors.InvalidStateError`
   naming the state; so does an operation :data:`OPERATIONS` does not allow there.
-* Every state change is logged in one place, :meth:`Lifecycle.after_transition`, on the
-  ``statews.lifecycle`` logger.
+* Every event goes through :meth:`Lifecycle.fire`, the one place where state changes are
+  logged (``statews.lifecycle`` logger) and the owner is told the state it entered
+  (``on_enter``). No callback is declared on the machine itself: python-statemachine
+  builds a callback registry per instance for every declared or listener callback,
+  which tripled the memory of each connection's machine (bench/README.md).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from statemachine import State, StateMachine
@@ -74,8 +77,15 @@ class Lifecycle(StateMachine):
     aborted = idle.to(closed) | upgrading.to(closed) | connected.to(closed) | closing.to(closed)
     """The application closed before connecting, or the connection's tasks were cancelled."""
 
-    def __init__(self, name: str = "ws", listeners: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "ws",
+        *,
+        on_enter: Callable[[str], None] | None = None,
+        listeners: list[Any] | None = None,
+    ) -> None:
         self.name = name
+        self._on_enter = on_enter
         super().__init__(listeners=listeners)
 
     @property
@@ -89,10 +99,15 @@ class Lifecycle(StateMachine):
         Raises:
             InvalidStateError: the current state has no transition for ``event``.
         """
+        source = self.state
         try:
             self.send(event)
         except TransitionNotAllowed as exc:
-            raise InvalidStateError(event.replace("_", " "), self.state) from exc
+            raise InvalidStateError(event.replace("_", " "), source) from exc
+        target = self.state
+        logger.debug("%s: %s -> %s (%s)", self.name, source, target, event)
+        if self._on_enter is not None:
+            self._on_enter(target)
 
     def require(self, operation: str) -> None:
         """Check that ``operation`` (a key of :data:`OPERATIONS`) is allowed now.
@@ -103,9 +118,6 @@ class Lifecycle(StateMachine):
         if self.state not in OPERATIONS[operation]:
             allowed = ", ".join(s for s in STATES if s in OPERATIONS[operation])
             raise InvalidStateError(operation, self.state, f"allowed in: {allowed}")
-
-    def after_transition(self, event: str, source: State, target: State) -> None:
-        logger.debug("%s: %s -> %s (%s)", self.name, source.id, target.id, event)
 
 
 #: The states in lifecycle order.
