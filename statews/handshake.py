@@ -39,7 +39,7 @@ from datetime import UTC
 from importlib import metadata
 
 from .errors import HandshakeRejected, InvalidHandshake, OptionsError
-from .http11 import Response, ResponseParser, split_list
+from .http11 import TCHARS, Response, ResponseParser, split_list
 
 __all__ = [
     "DEFAULT_USER_AGENT",
@@ -73,8 +73,7 @@ DEFAULT_USER_AGENT = f"statews/{_package_version()} Python/{_PYTHON}"
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 #: RFC 7230 section 3.2.6: token = 1*tchar.
-_TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_TOKEN = re.compile(_TCHARS)
+_TOKEN = re.compile(TCHARS)
 
 #: Headers whose value the handshake itself decides (RFC 6455 section 4.1).
 #: Content-Length and Transfer-Encoding too: the request has no body, they would make the
@@ -271,7 +270,7 @@ class ExtensionOffer:
 
 
 #: RFC 6455 9.1: a parameter value is a token or a quoted-string (RFC 7230 3.2.6).
-_PARAM_VALUE = re.compile(rf'{_TCHARS}|"(?:[^"\\]|\\.)*"')
+_PARAM_VALUE = re.compile(rf'{TCHARS}|"(?:[^"\\]|\\.)*"')
 
 
 def parse_extensions(value: str) -> list[ExtensionOffer]:

@@ -16,9 +16,11 @@ from enum import Enum, auto
 
 from .errors import InvalidHandshake, InvalidStateError, OptionsError
 
-__all__ = ["Response", "ResponseParser", "split_list"]
+__all__ = ["TCHARS", "Response", "ResponseParser", "parse_field", "parse_status_line", "split_list"]
 
-_TOKEN_BYTES = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: RFC 9110 5.6.2: ``token = 1*tchar``; header names, subprotocols and parameters are tokens.
+TCHARS = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TOKEN_BYTES = re.compile(TCHARS.encode("ascii"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +72,16 @@ _MAX_CHUNK_LINE = 4096
 def _parse_head(block: bytes) -> tuple[int, str, tuple[tuple[str, str], ...]]:
     """Parse a header block without its final CRLF CRLF (RFC 7230 sections 3.1.2, 3.2)."""
     status_line, *lines = block.split(b"\r\n")
+    status, reason = parse_status_line(status_line)
+    return status, reason, tuple(parse_field(line) for line in lines)
+
+
+def parse_status_line(status_line: bytes) -> tuple[int, str]:
+    """``(status, reason)`` of an HTTP/1.0 or HTTP/1.1 status line (RFC 7230 3.1.2).
+
+    Raises:
+        InvalidHandshake: not such a line, a status outside 100-599, a 101 over HTTP/1.0.
+    """
     match = _STATUS_LINE.fullmatch(status_line)
     if match is None:
         raise InvalidHandshake(f"malformed HTTP status line: {status_line[:200]!r}")
@@ -81,12 +93,17 @@ def _parse_head(block: bytes) -> tuple[int, str, tuple[tuple[str, str], ...]]:
         raise InvalidHandshake(f"status code out of range 100-599: {status_line[:200]!r}")
     if status == 101 and version != (1, 1):
         raise InvalidHandshake("101 Switching Protocols requires HTTP/1.1, got HTTP/1.0")
-    reason = (match[4] or b"").decode("latin-1")
-    return status, reason, tuple(_parse_field(line) for line in lines)
+    return status, (match[4] or b"").decode("latin-1")
 
 
-def _parse_field(line: bytes) -> tuple[str, str]:
-    """Parse one ``name: value`` line (RFC 7230 section 3.2)."""
+def parse_field(line: bytes) -> tuple[str, str]:
+    """``(name, value)`` of one header line (RFC 7230 section 3.2), the value's optional
+    white space stripped.
+
+    Raises:
+        InvalidHandshake: obsolete line folding, no colon, a name that is not a token,
+            CR, LF or NUL in the value.
+    """
     if line[:1] in (b" ", b"\t"):
         raise InvalidHandshake(f"obsolete header line folding (RFC 7230 3.2.4): {line[:200]!r}")
     name, colon, value = line.partition(b":")
@@ -273,7 +290,7 @@ class ResponseParser:
                 if not line:
                     return self._finish()
                 self._head_used += len(line) + 2
-                _parse_field(line)  # trailers are checked, then dropped
+                parse_field(line)  # trailers are checked, then dropped
             else:  # UNTIL_EOF: everything is body until feed_eof()
                 self._take_body(len(self._buffer))
                 if len(self._body) < self._max_body:

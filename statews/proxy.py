@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-import re
 import socket
 from dataclasses import dataclass
 from enum import Enum, IntEnum, auto
@@ -31,8 +30,9 @@ from typing import cast
 
 import trio
 
-from .errors import ConnectError, OptionsError, ProxyError
+from .errors import ConnectError, InvalidHandshake, OptionsError, ProxyError
 from .handshake import DEFAULT_USER_AGENT
+from .http11 import parse_field, parse_status_line
 from .proxyconf import ProxyURL, ip_literal
 
 __all__ = [
@@ -100,10 +100,6 @@ class ConnectResponse:
     headers: tuple[tuple[str, str], ...]
 
 
-_STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3})(?: ([^\x00\r\n]*))?")
-_FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-
-
 class ConnectResponseReader:
     """Reads the proxy's answer to CONNECT: the head of its final response, bounded.
 
@@ -150,18 +146,17 @@ class ConnectResponseReader:
 
 
 def _parse_connect_head(head: bytes) -> ConnectResponse:
+    """The head of an answer to CONNECT, parsed as the opening handshake's answer is."""
     status_line, *lines = head.split(b"\r\n")
-    match = _STATUS_LINE.fullmatch(status_line)
-    if match is None:
-        raise ProxyError(f"the proxy did not answer with HTTP: {status_line[:80]!r}")
-    headers = []
-    for line in lines:
-        name, colon, value = line.partition(b":")
-        if not colon or not _FIELD_NAME.fullmatch(name):
-            raise ProxyError(f"malformed header line in the proxy's answer: {line[:80]!r}")
-        headers.append((name.decode("ascii"), value.strip(b" \t").decode("latin-1")))
-    reason = (match[2] or b"").decode("latin-1")
-    return ConnectResponse(int(match[1]), reason, tuple(headers))
+    try:
+        status, reason = parse_status_line(status_line)
+    except InvalidHandshake as exc:
+        raise ProxyError(f"the proxy did not answer with HTTP: {exc}") from None
+    try:
+        headers = tuple(parse_field(line) for line in lines)
+    except InvalidHandshake as exc:
+        raise ProxyError(f"the proxy's answer to CONNECT: {exc}") from None
+    return ConnectResponse(status, reason, headers)
 
 
 def check_connect_response(response: ConnectResponse, proxy: ProxyURL) -> None:

@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainVal
 from pydantic_core import PydanticCustomError
 
 from .handshake import RESERVED_HEADERS
+from .http11 import TCHARS
 from .proxyconf import AUTO, parse_proxy_url
 
 __all__ = [
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 # RFC 9110 section 5.6.2: token = 1*tchar.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = re.compile(TCHARS)
 # Control characters except HTAB, which RFC 9110 allows inside a field value.
 _CTL_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Characters that cannot appear in a host name without changing the URL's structure.
