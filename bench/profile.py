@@ -42,8 +42,9 @@ import gc  # noqa: E402
 import pstats  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
-from collections.abc import Callable  # noqa: E402
+from collections.abc import Awaitable, Callable  # noqa: E402
 from contextlib import AsyncExitStack  # noqa: E402
+from functools import partial  # noqa: E402
 from types import ModuleType  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -118,25 +119,33 @@ def _short(filename: str) -> str:
 # --------------------------------------------------------------------------- scenarios
 
 
+async def _cpu_then_profile(
+    run: Callable[[], Awaitable[None]], warm_up: Callable[[], Awaitable[None]] | None = None
+) -> tuple[Any, float]:
+    """Warm up, time ``run`` on the CPU clock unprofiled, then run it again under cProfile:
+    the figure printed is the unprofiled one, the profile says where it goes."""
+    await (warm_up or run)()
+    cpu = time.process_time()
+    await run()
+    cpu = time.process_time() - cpu
+    profile = cProfile.Profile(PROFILE_TIMER)
+    profile.enable()
+    await run()
+    profile.disable()
+    return profile, cpu
+
+
 async def profile_rtt(client: StatewsClient, endpoints: Endpoints, count: int) -> tuple[Any, ...]:
     async with client.connect(endpoints) as conn:
         message = conn.text("0123456789abcdef")
         send, recv = conn.send, conn.recv
-        for _ in range(500):
-            await send(message)
-            await recv()
-        cpu = time.process_time()
-        for _ in range(count):
-            await send(message)
-            await recv()
-        cpu = time.process_time() - cpu
-        profile = cProfile.Profile(PROFILE_TIMER)
-        profile.enable()
-        for _ in range(count):
-            await send(message)
-            await recv()
-        profile.disable()
-    return profile, cpu
+
+        async def round_trips(n: int) -> None:
+            for _ in range(n):
+                await send(message)
+                await recv()
+
+        return await _cpu_then_profile(partial(round_trips, count), partial(round_trips, 500))
 
 
 async def profile_stream(
@@ -156,55 +165,31 @@ async def profile_stream(
                 for _ in range(count):
                     await recv()
 
-        await run_once()
-        cpu = time.process_time()
-        await run_once()
-        cpu = time.process_time() - cpu
-        profile = cProfile.Profile(PROFILE_TIMER)
-        profile.enable()
-        await run_once()
-        profile.disable()
-    return profile, cpu
+        return await _cpu_then_profile(run_once)
 
 
 async def profile_big(client: StatewsClient, endpoints: Endpoints, count: int) -> tuple[Any, ...]:
     async with client.connect(endpoints) as conn:
         message = conn.binary(big_payload())
         send, recv = conn.send, conn.recv
-        await send(message)
-        await recv()
-        cpu = time.process_time()
-        for _ in range(count):
-            await send(message)
-            assert len((await recv()).data) == BIG_SIZE
-        cpu = time.process_time() - cpu
-        profile = cProfile.Profile(PROFILE_TIMER)
-        profile.enable()
-        for _ in range(count):
-            await send(message)
-            await recv()
-        profile.disable()
-    return profile, cpu
+
+        async def echoes(n: int) -> None:
+            for _ in range(n):
+                await send(message)
+                assert len((await recv()).data) == BIG_SIZE
+
+        return await _cpu_then_profile(partial(echoes, count), partial(echoes, 1))
 
 
 async def profile_connect(
     client: StatewsClient, endpoints: Endpoints, count: int
 ) -> tuple[Any, ...]:
-    for _ in range(10):
-        async with client.connect(endpoints):
-            pass
-    cpu = time.process_time()
-    for _ in range(count):
-        async with client.connect(endpoints):
-            pass
-    cpu = time.process_time() - cpu
-    profile = cProfile.Profile(PROFILE_TIMER)
-    profile.enable()
-    for _ in range(count):
-        async with client.connect(endpoints):
-            pass
-    profile.disable()
-    return profile, cpu
+    async def connections(n: int) -> None:
+        for _ in range(n):
+            async with client.connect(endpoints):
+                pass
+
+    return await _cpu_then_profile(partial(connections, count), partial(connections, 10))
 
 
 SCENARIO_PROFILES: dict[str, tuple[Callable[..., Any], int, str]] = {
