@@ -37,11 +37,17 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Closed:
-    """``ws`` closed after the peer's Close frame: ``code`` and ``reason`` are the peer's."""
+    """``ws`` closed after the peer's Close frame: ``code`` and ``reason`` are the peer's.
+
+    ``dropped_messages``/``dropped_bytes``: data messages received while closing that
+    went past ``closing_buffer_size`` and were discarded (0: nothing was lost).
+    """
 
     ws: WebSocket
     code: int
     reason: str
+    dropped_messages: int = 0
+    dropped_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -278,11 +278,25 @@ class ConnectionClosed(WebSocketError):
     violation we detected it carries the code we failed the connection with, and the
     violation itself (a :class:`ProtocolError`, a lost TCP connection, a timeout) is
     ``__cause__``.
+
+    ``dropped_messages`` and ``dropped_bytes`` count the data messages the peer sent
+    while we were closing that went past ``closing_buffer_size`` and were discarded
+    (0 when nothing was lost); the message says so when they are not 0.
     """
 
-    def __init__(self, rcvd: Close | None, sent: Close | None, detail: str = "") -> None:
+    def __init__(
+        self,
+        rcvd: Close | None,
+        sent: Close | None,
+        detail: str = "",
+        *,
+        dropped_messages: int = 0,
+        dropped_bytes: int = 0,
+    ) -> None:
         self.rcvd = rcvd
         self.sent = sent
+        self.dropped_messages = dropped_messages
+        self.dropped_bytes = dropped_bytes
         if rcvd is not None:
             self.code, self.reason = rcvd.code, rcvd.reason
         else:
@@ -296,6 +310,11 @@ class ConnectionClosed(WebSocketError):
                 message += f" (we sent {sent.code})"
         if detail:
             message += f": {detail}"
+        if dropped_messages:
+            message += (
+                f"; {dropped_messages} message(s), {dropped_bytes} bytes, received while"
+                " closing were dropped past closing_buffer_size"
+            )
         super().__init__(message)
 
 
@@ -308,14 +327,23 @@ class ConnectionClosedError(ConnectionClosed):
     """The connection closed after an error, or without a complete closing handshake."""
 
 
-def connection_closed(rcvd: Close | None, sent: Close | None, detail: str = "") -> ConnectionClosed:
+def connection_closed(
+    rcvd: Close | None,
+    sent: Close | None,
+    detail: str = "",
+    *,
+    dropped_messages: int = 0,
+    dropped_bytes: int = 0,
+) -> ConnectionClosed:
     """Build the right :class:`ConnectionClosed` subclass for how the connection ended."""
     ok_codes = (CloseCode.NORMAL_CLOSURE, CloseCode.GOING_AWAY, CloseCode.NO_STATUS_RCVD)
     clean = (
         rcvd is not None and sent is not None and rcvd.code in ok_codes and sent.code in ok_codes
     )
     cls = ConnectionClosedOK if clean else ConnectionClosedError
-    return cls(rcvd, sent, detail)
+    return cls(
+        rcvd, sent, detail, dropped_messages=dropped_messages, dropped_bytes=dropped_bytes
+    )
 
 
 class RecvTimeout(WebSocketError, TimeoutError):

@@ -384,6 +384,13 @@ class Options(_Model):
         description="Complete messages buffered in passive mode before the reader stops "
         "reading the socket.",
     )
+    closing_buffer_size: Size = Field(
+        default=4 * 2**20,
+        description="Bytes of data messages kept while closing, beyond max_queue: after "
+        "close() the reader reads on until the peer's Close, keeping what arrives for "
+        "recv() or the owner; past this many bytes further messages are dropped, counted "
+        "in ConnectionClosed.dropped_messages/dropped_bytes and logged as a warning.",
+    )
     write_limit: Size = Field(
         default=64 * 1024,
         description="Bytes queued for the writer before send() waits (back-pressure).",

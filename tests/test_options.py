@@ -61,6 +61,7 @@ def test_defaults() -> None:
         "max_message_size": 64 * 2**20,
         "fragment_size": None,
         "max_queue": 16,
+        "closing_buffer_size": 4 * 2**20,
         "write_limit": 64 * 1024,
         "compression": "deflate",
         "deflate": {
