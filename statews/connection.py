@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import trio
 
+from .closing import ClosingBuffer
 from .delivery import Active, Closed, Deliverer, Delivery, Failed
 from .errors import (
     ActiveModeError,
@@ -118,6 +119,8 @@ class WebSocket(ConnectionTasks):
         # A streamed message ended: the reader waits for the application's next receive
         # call, which says whether the next message comes whole or in pieces.
         self._await_demand = False
+        # What the peer sends once we are closing is kept up to closing_buffer_size.
+        self._closing_buffer: ClosingBuffer | None = None
         self._pings: dict[bytes, tuple[float, trio.Event]] = {}
         self._error: BaseException | None = None
         self._closed_exc: ConnectionClosed | None = None
@@ -605,7 +608,13 @@ class WebSocket(ConnectionTasks):
     def _end_delivery(self) -> Delivery:
         closed = self._closed_error()
         if closed.rcvd is not None:
-            return Closed(self, closed.rcvd.code, closed.rcvd.reason)
+            return Closed(
+                self,
+                closed.rcvd.code,
+                closed.rcvd.reason,
+                dropped_messages=closed.dropped_messages,
+                dropped_bytes=closed.dropped_bytes,
+            )
         return Failed(self, closed)
 
     # ------------------------------------------------------------------ close
@@ -648,6 +657,7 @@ class WebSocket(ConnectionTasks):
             self._on_closed()
 
     def _on_closing(self) -> None:
+        self._closing_buffer = ClosingBuffer(self.options.closing_buffer_size, self.lifecycle.name)
         self._keepalive_scope.cancel()
         timeout = self.options.close_timeout
         if timeout is not None:
@@ -681,7 +691,14 @@ class WebSocket(ConnectionTasks):
             detail = "closed before the upgrade completed"
         else:
             detail = ""
-        closed = connection_closed(rcvd, sent, detail)
+        buffer = self._closing_buffer
+        closed = connection_closed(
+            rcvd,
+            sent,
+            detail,
+            dropped_messages=buffer.dropped_messages if buffer is not None else 0,
+            dropped_bytes=buffer.dropped_bytes if buffer is not None else 0,
+        )
         closed.__cause__ = error
         return closed
 

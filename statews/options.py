@@ -386,10 +386,11 @@ class Options(_Model):
     )
     closing_buffer_size: Size = Field(
         default=4 * 2**20,
-        description="Bytes of data messages kept while closing, beyond max_queue: after "
-        "close() the reader reads on until the peer's Close, keeping what arrives for "
-        "recv() or the owner; past this many bytes further messages are dropped, counted "
-        "in ConnectionClosed.dropped_messages/dropped_bytes and logged as a warning.",
+        description="Bytes of data messages that may arrive while closing and be kept: "
+        "once closing, the reader reads on until the peer's Close whatever the inbox "
+        "holds, keeping what arrives for recv() or the owner; from the first message past "
+        "this many bytes the rest is dropped, counted in ConnectionClosed.dropped_messages "
+        "and dropped_bytes, and logged as a warning.",
     )
     write_limit: Size = Field(
         default=64 * 1024,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from .closing import ClosingBuffer
 from .errors import close_code_for
 from .events import Binary, Close, Fragment, Frame, Pong, Text
 from .lifecycle import Lifecycle
@@ -73,6 +74,7 @@ class ConnectionTasks:
     _stream: MessageStream | None
     _discarding: bool
     _await_demand: bool
+    _closing_buffer: ClosingBuffer | None
 
     @property
     def state(self) -> str:
@@ -137,17 +139,16 @@ class ConnectionTasks:
 
     def _take_in(self, frames: list[Frame | Fragment]) -> None:
         """Route what the core parsed: messages and fragments to the inbox, pongs to ping
-        waiters."""
+        waiters. While closing, data goes through the closing buffer's account first."""
         keep_control = self.options.control_frames
         inbox = self._inbox
-        closing = self.state == "closing"
+        # Made on entering closing: while closing, data is kept only as far as it allows.
+        closing = self._closing_buffer if self.state == "closing" else None
         for frame in frames:
             kind = type(frame)
             if kind is Text or kind is Binary:
-                if closing and len(inbox) >= self.options.max_queue:
-                    # The application asked to close: what the peer still sends is
-                    # best effort, and memory stays bounded.
-                    logger.info("%r: dropped a message received while closing", self)
+                assert isinstance(frame, Text | Binary)
+                if closing is not None and not closing.keep(frame.data, fin=True):
                     continue
                 inbox.append(frame)
             elif kind is Fragment:
@@ -155,7 +156,9 @@ class ConnectionTasks:
                 fin = frame.fin
                 if fin:
                     self._await_demand = True
-                if self._discarding or (closing and len(inbox) >= self.options.max_queue):
+                if self._discarding or (
+                    closing is not None and not closing.keep(frame.data, fin=fin)
+                ):
                     self._discarding = not fin
                     continue
                 inbox.append(frame)

@@ -9,6 +9,9 @@ serves a few paths that script its behaviour:
 * ``/close?code=C&reason=R``: closes at once with that code and reason.
 * ``/wait-close``: receives until the client closes.
 
+:func:`node_echo` runs Node's ``ws`` as an echo server in a child process
+(``tests/node/echo_server.js``; ``npm ci --prefix tests/node`` installs it).
+
 The raw server (:func:`serve_raw`) accepts TCP connections and runs a script
 ``async def script(stream: trio.SocketStream)`` per connection: for hostile and broken peers.
 """
@@ -16,13 +19,21 @@ The raw server (:func:`serve_raw`) accepts TCP connections and runs a script
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+import os
+import select
+import shutil
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 import trio
 from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.trio.server import Server, ServerConnection, serve
@@ -72,6 +83,47 @@ async def start_ws_server(
     server = await nursery.start(partial(serve, scenario_handler, 0, host=host, **kwargs))
     port = server.listeners[0].socket.getsockname()[1]
     return WsServer(server, host, port)
+
+
+# ---------------------------------------------------------------- Node's ws
+
+NODE_DIR = Path(__file__).parent / "node"
+NODE = shutil.which("node")
+
+
+@contextlib.contextmanager
+def node_echo(deflate_configs: list[Any] | None = None) -> Iterator[list[int]]:
+    """Node's ``ws`` echoing on 127.0.0.1, one port per perMessageDeflate setting of
+    ``deflate_configs`` (default: one port, no compression); yields the ports.
+
+    Skipped on a developer's machine without Node; in CI a missing peer is a failure,
+    so that a broken install step cannot pass as green."""
+    missing = pytest.fail if os.environ.get("CI") else pytest.skip
+    if NODE is None:
+        missing("node is not installed")
+    if not (NODE_DIR / "node_modules" / "ws").is_dir():
+        missing("Node's ws is not installed: run npm ci --prefix tests/node")
+    assert NODE is not None
+    process = subprocess.Popen(
+        [NODE, str(NODE_DIR / "echo_server.js"), json.dumps(deflate_configs or [False])],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ready, _, _ = select.select([process.stdout], [], [], 10)
+        assert ready, "the Node server did not start within 10 s"
+        ports: list[int] = json.loads(process.stdout.readline())["ports"]
+        yield ports
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()  # the server exits when its stdin closes
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 # ---------------------------------------------------------------- raw scripted server

@@ -15,20 +15,15 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import random
-import select
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-from peers import accept_for, read_request, serve_raw, start_ws_server
+from peers import accept_for, node_echo, read_request, serve_raw, start_ws_server
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 
 import statews
@@ -361,9 +356,6 @@ async def test_answers_we_cannot_honour(
 
 # ------------------------------------------------------------------ Node's ws
 
-NODE_DIR = Path(__file__).parent / "node"
-NODE = shutil.which("node")
-
 #: Node ws options (perMessageDeflate) to try; threshold 0 compresses every message.
 NODE_CONFIGS: list[dict[str, Any]] = [
     {"serverNoContextTakeover": snct, "clientNoContextTakeover": cnct}
@@ -394,34 +386,8 @@ def node_accepts(config: dict[str, Any], deflate: dict[str, Any]) -> bool:
 @pytest.fixture(scope="module")
 def node_server() -> Iterator[list[int]]:
     """One Node process listening once per NODE_CONFIGS entry; yields the ports."""
-    # Skipped on a developer's machine without Node; in CI a missing peer is a failure,
-    # so that a broken install step cannot pass as green.
-    missing = pytest.fail if os.environ.get("CI") else pytest.skip
-    if NODE is None:
-        missing("node is not installed")
-    if not (NODE_DIR / "node_modules" / "ws").is_dir():
-        missing("Node's ws is not installed: run npm ci --prefix tests/node")
-    process = subprocess.Popen(
-        [NODE, str(NODE_DIR / "echo_server.js"), json.dumps(NODE_CONFIGS)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ready, _, _ = select.select([process.stdout], [], [], 10)
-        assert ready, "the Node server did not start within 10 s"
-        line = process.stdout.readline()
-        ports: list[int] = json.loads(line)["ports"]
+    with node_echo(NODE_CONFIGS) as ports:
         yield ports
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()  # the server exits when its stdin closes
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _node_id(config: dict[str, Any]) -> str:
