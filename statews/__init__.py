@@ -1,11 +1,12 @@
 """statews: a WebSocket client for trio, with hackney_ws semantics and a declared lifecycle.
 
 async with statews.open_websocket("ws://127.0.0.1:8765/") as ws:
-    await ws.send(statews.Text("hello"))
-    print(await ws.recv())
+    await ws.send("hello")
+    print(await ws.recv())  # Text(data='hello')
 """
 
 from .client import open_websocket, start_link
+from .config import ConfigError, dump_options, load_config
 from .connection import WebSocket
 from .delivery import Closed, Delivery, Failed, Message
 from .errors import (
@@ -31,8 +32,8 @@ from .errors import (
     TLSError,
     WebSocketError,
 )
-from .events import Binary, Close, Frame, Ping, Pong, Text
-from .lifecycle import Lifecycle
+from .events import Binary, Close, Fragment, Frame, HackneyFrame, Ping, Pong, Sendable, Text
+from .lifecycle import Lifecycle, StateName
 from .options import Options
 from .reconnect import Attempts, Backoff, connect_forever
 
@@ -46,6 +47,7 @@ __all__ = [
     "Close",
     "CloseCode",
     "Closed",
+    "ConfigError",
     "ConnectError",
     "ConnectTimeout",
     "ConnectionClosed",
@@ -53,7 +55,9 @@ __all__ = [
     "ConnectionClosedOK",
     "Delivery",
     "Failed",
+    "Fragment",
     "Frame",
+    "HackneyFrame",
     "HandshakeError",
     "HandshakeRejected",
     "InvalidHandshake",
@@ -71,11 +75,15 @@ __all__ = [
     "RecvTimeout",
     "RedirectError",
     "RemoteProtocolError",
+    "Sendable",
+    "StateName",
     "TLSError",
     "Text",
     "WebSocket",
     "WebSocketError",
     "connect_forever",
+    "dump_options",
+    "load_config",
     "open_websocket",
     "start_link",
 ]

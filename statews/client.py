@@ -6,6 +6,7 @@ validate them before anything touches the network (:class:`~statews.errors.Optio
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -49,7 +50,7 @@ async def open_websocket(
     url_or_options: OptionsLike | None = None,
     /,
     *,
-    config: str | None = None,
+    config: str | os.PathLike[str] | None = None,
     name: str | None = None,
     **overrides: Any,
 ) -> AsyncIterator[WebSocket]:

@@ -21,8 +21,8 @@ import logging
 import math
 import os
 from collections import deque
-from collections.abc import AsyncIterable, Iterable
-from typing import Any, Literal
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Literal
 
 import trio
 
@@ -33,6 +33,7 @@ from .errors import (
     CloseCode,
     ConnectError,
     ConnectionClosed,
+    ConnectionClosedOK,
     ConnectTimeout,
     HandshakeError,
     HandshakeRejected,
@@ -43,8 +44,8 @@ from .errors import (
     WebSocketError,
     connection_closed,
 )
-from .events import Binary, Close, Fragment, Frame, Ping, Text, to_frame
-from .lifecycle import Lifecycle
+from .events import Binary, Close, Fragment, Frame, Ping, Sendable, Text, to_frame
+from .lifecycle import Lifecycle, Operation
 from .opening import Upgrade, upgrade
 from .options import Options
 from .protocol import ClientProtocol
@@ -77,10 +78,9 @@ class WebSocket(ConnectionTasks):
         self.options = options
         self._nursery = nursery
         self.lifecycle = Lifecycle(f"ws{id(self):x}"[-8:], on_enter=self._entered)
-        #: Without an ``owner``, active mode delivers here (hackney's process mailbox).
-        self.mailbox: trio.MemoryReceiveChannel[Delivery] | None = None
+        self._mailbox: trio.MemoryReceiveChannel[Delivery] | None = None
         if owner is None:
-            owner, self.mailbox = trio.open_memory_channel[Delivery](options.max_queue)
+            owner, self._mailbox = trio.open_memory_channel[Delivery](options.max_queue)
         self._given_stream = stream
         self._transport: Transport | None = None
         self._proto: ClientProtocol | None = None
@@ -130,6 +130,41 @@ class WebSocket(ConnectionTasks):
     # ------------------------------------------------------------------ state
 
     @property
+    def mailbox(self) -> trio.MemoryReceiveChannel[Delivery]:
+        """Where active mode delivers when no ``owner`` was given to :func:`start_link`
+        (hackney's process mailbox): ``async for delivery in ws.mailbox: ...``.
+
+        Raises:
+            WebSocketError: deliveries go to an owner channel (given to ``start_link`` or
+                ``controlling_process``), which has no mailbox here.
+        """
+        if self._mailbox is None:
+            raise WebSocketError(
+                "no mailbox: deliveries go to the owner channel given to start_link() or"
+                " controlling_process()"
+            )
+        return self._mailbox
+
+    def __aiter__(self) -> AsyncIterator[Frame]:
+        """``async for message in ws:``: :meth:`recv` until the connection closes.
+
+        The loop ends quietly after a normal close (:class:`ConnectionClosedOK`: 1000 or
+        1001 both ways) and raises :class:`ConnectionClosedError` otherwise, as websockets
+        and trio-websocket do. Every message received before the close is yielded first.
+
+        Raises: as :meth:`recv`, except ``ConnectionClosedOK``.
+        """
+        return self._messages()
+
+    async def _messages(self) -> AsyncIterator[Frame]:
+        while True:
+            try:
+                message = await self.recv()
+            except ConnectionClosedOK:
+                return
+            yield message
+
+    @property
     def closed_reason(self) -> ConnectionClosed | None:
         """Once closed: how (the exception ``recv`` raises after the last message)."""
         return self._closed_exc
@@ -165,18 +200,13 @@ class WebSocket(ConnectionTasks):
         try:
             with scope, trio.fail_after(math.inf if limit is None else limit):
                 await self._upgrade()
-        except trio.TooSlowError as exc:
-            await self._abandon_upgrade(exc)
-            raise ConnectTimeout(f"connect and upgrade took longer than {limit} s") from exc
-        except OSError as exc:
-            await self._abandon_upgrade(exc)
-            raise ConnectError(f"cannot connect to {self.options.url}: {exc}") from exc
-        except trio.BrokenResourceError as exc:
-            await self._abandon_upgrade(exc)
-            raise InvalidHandshake(f"connection broke during the handshake: {exc}") from exc
-        except HandshakeError as exc:
-            await self._abandon_upgrade(exc)
-            raise
+        except (HandshakeError, trio.TooSlowError, OSError, trio.BrokenResourceError) as exc:
+            # The error the application sees is also what later calls report as the cause.
+            error = self._handshake_error(exc, limit)
+            await self._abandon_upgrade(error)
+            if error is exc:
+                raise
+            raise error from exc
         except BaseException as exc:
             await self._abandon_upgrade(exc, aborted=True)
             raise
@@ -191,6 +221,16 @@ class WebSocket(ConnectionTasks):
             self._nursery.start_soon(self._keepalive_loop)
         if self._deliverer.mode is not False:
             self._ensure_deliverer()
+
+    def _handshake_error(self, exc: BaseException, limit: float | None) -> HandshakeError:
+        """The :class:`HandshakeError` that reports ``exc``, raised during the upgrade."""
+        if isinstance(exc, HandshakeError):
+            return exc
+        if isinstance(exc, trio.TooSlowError):
+            return ConnectTimeout(f"connect and upgrade took longer than {limit} s")
+        if isinstance(exc, OSError):
+            return ConnectError(f"cannot connect to {self.options.url}: {exc}")
+        return InvalidHandshake(f"connection broke during the handshake: {exc}")
 
     async def _upgrade(self) -> None:
         if self._given_stream is not None:
@@ -243,13 +283,15 @@ class WebSocket(ConnectionTasks):
 
     # ------------------------------------------------------------------ sending
 
-    async def send(self, frame: Frame | tuple[Any, ...] | str) -> None:
-        """Queue one frame for sending; return once the writer has it.
+    async def send(self, message: Sendable) -> None:
+        """Queue one message or frame for sending; return once the writer has it.
 
-        ``frame`` is a :class:`Text`, :class:`Binary`, :class:`Ping`, :class:`Pong` or
-        :class:`Close`, or one of hackney's forms: ``("text", d)``, ``("binary", d)``,
-        ``"ping"``, ``("ping", d)``, ``"pong"``, ``("pong", d)``, ``"close"``,
-        ``("close", code, reason)``. Sending a Close starts the closing handshake
+        ``message`` is a ``str`` (a text message), ``bytes``, ``bytearray`` or
+        ``memoryview`` (a binary message), a :class:`Text`, :class:`Binary`,
+        :class:`Ping`, :class:`Pong` or :class:`Close`, or one of hackney's forms:
+        ``("text", d)``, ``("binary", d)``, ``("ping",)``, ``("ping", d)``, ``("pong",)``,
+        ``("pong", d)``, ``("close",)``, ``("close", code, reason)``. A bare string is
+        always text. Sending a Close starts the closing handshake
         without waiting for it (``close()`` waits). Waits only while more than
         ``write_limit`` bytes are queued. If cancelled, nothing of the frame was queued.
 
@@ -257,10 +299,9 @@ class WebSocket(ConnectionTasks):
             InvalidStateError: the connection is not ``connected``.
             ConnectionClosed: the connection is closed.
             LocalProtocolError: the frame breaks the protocol (e.g. ping over 125 bytes).
-            TypeError: ``frame`` is not a frame.
+            TypeError: ``message`` is none of these.
         """
-        if not isinstance(frame, _MESSAGE_TYPES):
-            frame = to_frame(frame)
+        frame = message if isinstance(message, _MESSAGE_TYPES) else to_frame(message)
         self._require_open("send")
         if isinstance(frame, Close):
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -401,13 +442,14 @@ class WebSocket(ConnectionTasks):
             await self._output_room.park()
         await trio.lowlevel.checkpoint_if_cancelled()
 
-    def _require_open(self, operation: str) -> None:
+    def _require_open(self, operation: Operation) -> None:
         """The lifecycle decides; once closed, the refusal says how the connection ended."""
         try:
             self.lifecycle.require(operation)
         except InvalidStateError:
             if self.state == "closed":
-                raise self._closed_error() from None
+                closed = self._closed_error()
+                raise closed from closed.__cause__  # how it ended, not the refusal
             raise
 
     # ------------------------------------------------------------------ receiving
@@ -587,7 +629,7 @@ class WebSocket(ConnectionTasks):
     async def controlling_process(self, owner: trio.MemorySendChannel[Delivery]) -> None:
         """Deliver to ``owner`` from now on; nothing in flight is lost or duplicated."""
         self.lifecycle.require("controlling_process")
-        self.mailbox = None
+        self._mailbox = None
         await self._deliverer.change(owner=owner)
 
     def _ensure_deliverer(self) -> None:
@@ -686,7 +728,7 @@ class WebSocket(ConnectionTasks):
         sent = proto.close_sent if proto is not None else None
         error = self._error
         if error is not None:
-            detail = f"{type(error).__name__}: {error}"
+            detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         elif proto is None:
             detail = "closed before the upgrade completed"
         else:

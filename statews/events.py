@@ -15,49 +15,124 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 
-__all__ = ["Binary", "Close", "Fragment", "Frame", "Ping", "Pong", "Text", "to_frame"]
+__all__ = [
+    "Binary",
+    "Close",
+    "Fragment",
+    "Frame",
+    "HackneyFrame",
+    "Ping",
+    "Pong",
+    "Sendable",
+    "Text",
+    "to_frame",
+]
 
 
-@dataclass(frozen=True, slots=True)
+# Frames check their payload's type when built, so that a wrong one fails at the call
+# that made it (not later inside send); their __init__ is written out for that, and kept
+# as cheap as the generated one (the core builds one per message received).
+_set = object.__setattr__
+
+
+def _payload(frame: str, data: object) -> bytes:
+    """``data`` as bytes for a binary payload, or TypeError naming the field."""
+    if type(data) is bytes:
+        return data
+    if isinstance(data, bytes | bytearray | memoryview):
+        return bytes(data)
+    hint = " (use Text for str)" if isinstance(data, str) else ""
+    raise TypeError(
+        f"{frame}.data must be bytes, bytearray or memoryview, not {type(data).__name__}{hint}"
+    )
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Text:
-    """A text message (opcode 0x1); ``data`` is the decoded UTF-8 payload."""
+    """A text message (opcode 0x1); ``data`` is the decoded UTF-8 payload.
+
+    Raises (when built):
+        TypeError: ``data`` is not a ``str``.
+    """
 
     data: str
 
+    def __init__(self, data: str) -> None:
+        value: object = data  # typed str, checked for callers without type checking
+        if type(value) is not str and not isinstance(value, str):
+            hint = " (use Binary for bytes)" if isinstance(value, bytes | bytearray) else ""
+            raise TypeError(f"Text.data must be str, not {type(value).__name__}{hint}")
+        _set(self, "data", data)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Binary:
-    """A binary message (opcode 0x2)."""
+    """A binary message (opcode 0x2); ``bytearray`` and ``memoryview`` data are copied
+    into ``bytes``.
+
+    Raises (when built):
+        TypeError: ``data`` is not bytes-like.
+    """
 
     data: bytes
 
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        _set(self, "data", data if type(data) is bytes else _payload("Binary", data))
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Ping:
-    """A ping control frame (opcode 0x9); at most 125 bytes of payload."""
+    """A ping control frame (opcode 0x9); at most 125 bytes of payload.
+
+    Raises (when built):
+        TypeError: ``data`` is not bytes-like.
+    """
 
     data: bytes = b""
 
+    def __init__(self, data: bytes | bytearray | memoryview = b"") -> None:
+        _set(self, "data", data if type(data) is bytes else _payload("Ping", data))
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Pong:
-    """A pong control frame (opcode 0xA); at most 125 bytes of payload."""
+    """A pong control frame (opcode 0xA); at most 125 bytes of payload.
+
+    Raises (when built):
+        TypeError: ``data`` is not bytes-like.
+    """
 
     data: bytes = b""
 
+    def __init__(self, data: bytes | bytearray | memoryview = b"") -> None:
+        _set(self, "data", data if type(data) is bytes else _payload("Pong", data))
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(frozen=True, slots=True, init=False)
 class Close:
     """A close control frame (opcode 0x8).
 
     ``code`` 1005 stands for a Close frame without a payload (RFC 6455 section 7.1.5);
     it is never written on the wire: sending ``Close(1005)`` sends an empty Close.
+
+    Raises (when built):
+        TypeError: ``code`` is not an ``int`` or ``reason`` not a ``str``.
     """
 
     code: int = 1000
     reason: str = ""
+
+    def __init__(self, code: int = 1000, reason: str = "") -> None:
+        number: object = code  # typed, and checked for callers without type checking
+        text: object = reason
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise TypeError(f"Close.code must be int, not {type(number).__name__}")
+        if not isinstance(text, str):
+            raise TypeError(f"Close.reason must be str, not {type(text).__name__}")
+        _set(self, "code", code)
+        _set(self, "reason", reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,37 +148,56 @@ class Fragment:
 #: Any frame the application can send or receive.
 Frame = Text | Binary | Ping | Pong | Close
 
+#: hackney_ws's frame forms: ``("text", d)``, ``("binary", d)``, ``("ping",)``,
+#: ``("ping", d)``, ``("pong",)``, ``("pong", d)``, ``("close",)``,
+#: ``("close", code, reason)``.
+HackneyFrame = (
+    tuple[Literal["text"], str | bytes]
+    | tuple[Literal["binary", "ping", "pong"], str | bytes | bytearray | memoryview]
+    | tuple[Literal["ping", "pong", "close"]]
+    | tuple[Literal["close"], int, str | bytes]
+)
+
+#: What ``send()`` accepts: a ``str`` is a text message, bytes-like a binary message,
+#: else a frame object or one of hackney's tuples.
+Sendable = str | bytes | bytearray | memoryview | Frame | HackneyFrame
+
 # isinstance() with a tuple is several times faster than with a union type.
 _FRAME_TYPES = (Text, Binary, Ping, Pong, Close)
 _BYTES_FRAMES: dict[str, Callable[[bytes], Frame]] = {"binary": Binary, "ping": Ping, "pong": Pong}
+_BARE: dict[str, Callable[[], Frame]] = {"ping": Ping, "pong": Pong, "close": Close}
 
 
-def to_frame(frame: Frame | tuple[Any, ...] | str) -> Frame:
-    """A frame object for ``frame``, which may also be one of hackney's forms: ``"ping"``,
-    ``"pong"``, ``"close"``, ``("text", d)``, ``("binary", d)``, ``("ping", d)``,
-    ``("pong", d)``, ``("close", code, reason)``.
+def to_frame(message: Sendable) -> Frame:
+    """The frame ``send()`` sends for ``message``: a frame object as it is, a ``str`` as
+    :class:`Text`, ``bytes``/``bytearray``/``memoryview`` as :class:`Binary`, or one of
+    hackney's tuples (:data:`HackneyFrame`). A bare string is always text: hackney's
+    atoms are the 1-tuples ``("ping",)``, ``("pong",)``, ``("close",)``.
 
     Raises:
-        TypeError: not a frame in any accepted form.
+        TypeError: not a message or frame in any accepted form.
     """
-    if isinstance(frame, _FRAME_TYPES):
-        return frame
-    if frame == "ping":
-        return Ping()
-    if frame == "pong":
-        return Pong()
-    if frame == "close":
-        return Close()
-    if isinstance(frame, tuple) and frame:
-        kind, *rest = frame
+    if isinstance(message, _FRAME_TYPES):
+        return message
+    if isinstance(message, str):
+        return Text(message)
+    if isinstance(message, bytes | bytearray | memoryview):
+        return Binary(message)
+    if isinstance(message, tuple) and message:
+        kind, *rest = cast(tuple[Any, ...], message)  # checked one form at a time below
+        if not rest and isinstance(kind, str) and kind in _BARE:
+            return _BARE[kind]()
         if kind == "text" and len(rest) == 1:
             data = rest[0]
             return Text(data.decode("utf-8") if isinstance(data, bytes | bytearray) else data)
         if kind in ("binary", "ping", "pong") and len(rest) == 1:
             data = rest[0]
-            payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+            payload = data.encode("utf-8") if isinstance(data, str) else data
             return _BYTES_FRAMES[kind](payload)
         if kind == "close" and len(rest) == 2:
             code, reason = rest
-            return Close(int(code), reason.decode() if isinstance(reason, bytes) else reason)
-    raise TypeError(f"not a WebSocket frame: {frame!r}")
+            return Close(code, reason.decode() if isinstance(reason, bytes) else reason)
+    raise TypeError(
+        "send() takes str (text), bytes-like (binary), a frame (Text, Binary, Ping, Pong,"
+        f" Close) or a hackney tuple such as ('ping',), not {message!r}"
+    )

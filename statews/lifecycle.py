@@ -25,16 +25,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal, cast, get_args
 
 from statemachine import State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from .errors import InvalidStateError
 
-__all__ = ["OPERATIONS", "STATES", "Lifecycle"]
+__all__ = ["OPERATIONS", "STATES", "Lifecycle", "Operation", "StateName"]
 
 logger = logging.getLogger("statews.lifecycle")
+
+#: A state's id, as :attr:`Lifecycle.state` and ``ws.state`` give it: typed so that a
+#: misspelt state fails type checking (``ws.state == "conected"`` under mypy --strict).
+#: Checked against the declared states when this module is imported.
+StateName = Literal["idle", "upgrading", "connected", "closing", "closed"]
+
+#: What the application may do, the keys of :data:`OPERATIONS`.
+Operation = Literal[
+    "connect", "send", "recv", "ping", "peername", "sockname", "setopts",
+    "controlling_process", "close",
+]  # fmt: skip
 
 
 class Lifecycle(StateMachine):
@@ -89,9 +100,9 @@ class Lifecycle(StateMachine):
         super().__init__(listeners=listeners)
 
     @property
-    def state(self) -> str:
+    def state(self) -> StateName:
         """The current state's id: ``"idle"``, ``"upgrading"``, ..., ``"closed"``."""
-        return str(self.current_state_value)
+        return cast(StateName, self.current_state_value)
 
     def fire(self, event: str) -> None:
         """Send ``event``.
@@ -109,7 +120,7 @@ class Lifecycle(StateMachine):
         if self._on_enter is not None:
             self._on_enter(target)
 
-    def require(self, operation: str) -> None:
+    def require(self, operation: Operation) -> None:
         """Check that ``operation`` (a key of :data:`OPERATIONS`) is allowed now.
 
         Raises:
@@ -121,12 +132,14 @@ class Lifecycle(StateMachine):
 
 
 #: The states in lifecycle order.
-STATES: Final[tuple[str, ...]] = tuple(s.id for s in Lifecycle.states)
+STATES: Final[tuple[StateName, ...]] = tuple(cast(StateName, s.id) for s in Lifecycle.states)
+if set(STATES) != set(get_args(StateName)):  # the Literal is a copy: keep it true
+    raise AssertionError(f"StateName {get_args(StateName)} != declared states {STATES}")
 
 #: What the application may do in each state. The runtime checks these through
 #: :meth:`Lifecycle.require`; the tests and ``specs/lifecycle.md`` are generated from them.
 #: ``recv`` is allowed once closed so that messages received before the end can be read.
-OPERATIONS: Final[Mapping[str, frozenset[str]]] = {
+OPERATIONS: Final[Mapping[Operation, frozenset[StateName]]] = {
     "connect": frozenset({"idle"}),
     "send": frozenset({"connected"}),
     "recv": frozenset({"connected", "closing", "closed"}),
@@ -137,3 +150,5 @@ OPERATIONS: Final[Mapping[str, frozenset[str]]] = {
     "controlling_process": frozenset({"idle", "upgrading", "connected", "closing", "closed"}),
     "close": frozenset({"idle", "upgrading", "connected", "closing", "closed"}),
 }
+if set(OPERATIONS) != set(get_args(Operation)):
+    raise AssertionError(f"Operation {get_args(Operation)} != OPERATIONS {tuple(OPERATIONS)}")

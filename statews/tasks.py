@@ -26,7 +26,7 @@ import trio
 from .closing import ClosingBuffer
 from .errors import close_code_for
 from .events import Binary, Close, Fragment, Frame, Pong, Text
-from .lifecycle import Lifecycle
+from .lifecycle import Lifecycle, StateName
 from .options import Options
 from .protocol import ClientProtocol
 from .transport import Transport
@@ -77,7 +77,7 @@ class ConnectionTasks:
     _closing_buffer: ClosingBuffer | None
 
     @property
-    def state(self) -> str:
+    def state(self) -> StateName:
         """``"idle"``, ``"upgrading"``, ``"connected"``, ``"closing"`` or ``"closed"``."""
         return self.lifecycle.state
 

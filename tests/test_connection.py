@@ -64,10 +64,12 @@ async def test_ping_pong(ws_server: WsServer) -> None:
             latency = await ws.ping()
             assert 0 <= latency < 5
         async with statews.open_websocket(ws_server.url(), control_frames=True) as ws:
-            await ws.send("ping")
+            await ws.send(("ping",))
             await ws.send(("ping", b"x"))
             assert await ws.recv() == Pong(b"")
             assert await ws.recv() == Pong(b"x")
+            await ws.send("ping")  # a bare string is always text
+            assert await ws.recv() == Text("ping")
 
 
 async def test_subprotocol_and_headers(nursery: trio.Nursery) -> None:
