@@ -341,9 +341,7 @@ def connection_closed(
         rcvd is not None and sent is not None and rcvd.code in ok_codes and sent.code in ok_codes
     )
     cls = ConnectionClosedOK if clean else ConnectionClosedError
-    return cls(
-        rcvd, sent, detail, dropped_messages=dropped_messages, dropped_bytes=dropped_bytes
-    )
+    return cls(rcvd, sent, detail, dropped_messages=dropped_messages, dropped_bytes=dropped_bytes)
 
 
 class RecvTimeout(WebSocketError, TimeoutError):
