@@ -8,16 +8,21 @@
                 while True:
                     handle(await ws.recv())
             except statews.ConnectionClosed:
-                continue  # ended cleanly: the loop stops; abnormally: it reconnects
+                continue  # the policy below decides: reconnect, or stop the loop
 
 Each iteration yields a new, connected :class:`~statews.WebSocket` with its own
 lifecycle. When the body of the loop ends (or ``continue``\\ s), the connection it was
 given decides what happens next:
 
 * still open: the body is done with it; it is closed (1000) and the loop stops;
-* closed cleanly (:class:`~statews.ConnectionClosedOK`: 1000/1001 both ways): the loop
-  stops;
-* closed abnormally (:class:`~statews.ConnectionClosedError`): wait, reconnect.
+* the application closed it (``close()``, ``send(Close(...))``, or an owner channel
+  that went away): the loop stops, whatever the code and however the close ended;
+* the server closed it with a Close frame: wait and reconnect when the code is one of
+  ``retry_codes`` (default :data:`RETRY_CODES`: 1001 going away, 1011 internal error,
+  1012 service restart, 1013 try again later, 1014 bad gateway), stop on any other
+  code (1000 normal closure, 1008 policy violation, 4000-4999, ...);
+* it ended without the server's Close (TCP lost, a protocol violation or keepalive
+  timeout we failed it for, 1006): wait, reconnect.
 
 ``break`` or an exception leaving the body closes the connection and ends the block.
 A failed connection attempt is retried when it is transient (:func:`is_transient`:
@@ -30,9 +35,12 @@ Invariants:
   nothing of one attempt is reused by the next. Their tasks live in the nursery the
   ``async with`` block owns (trio's structured concurrency: they must outlive each
   iteration), so the block never ends with a connection task still running.
+* Who closed a connection is read from its lifecycle (the event that left
+  ``connected``: ``close_requested``, ``close_received`` or ``failed``), not guessed
+  from the codes, which are the same both ways once a Close is echoed.
 * The wait before a retry is ``Backoff.delay(n)`` for the n-th failure in a row (a
-  failed attempt, or a connection that ended abnormally), and at least the server's
-  ``Retry-After``; a successful connection sets n back to 0.
+  failed attempt, or a connection that ended in a way that reconnects), and at least
+  the server's ``Retry-After``; a successful connection sets n back to 0.
 * ``max_attempts`` bounds the connection attempts in a row that may fail: the last
   one's error is raised.
 * Cancellation is never swallowed: it ends the wait or the attempt at once, and
@@ -45,32 +53,47 @@ from __future__ import annotations
 import logging
 import math
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import trio
 
 from .client import start_link, task_nursery
 from .connection import WebSocket
 from .errors import (
+    CloseCode,
     ConnectError,
+    ConnectionClosed,
     ConnectionClosedError,
     ConnectTimeout,
     HandshakeError,
     HandshakeRejected,
     InvalidHandshake,
     OptionsError,
+    is_valid_wire_code,
 )
 from .options import Options, resolve_options
 
-__all__ = ["Attempts", "Backoff", "connect_forever", "is_transient"]
+__all__ = ["RETRY_CODES", "Attempts", "Backoff", "connect_forever", "is_transient"]
 
 logger = logging.getLogger("statews.reconnect")
 
 #: HTTP statuses worth retrying besides 5xx: 429 Too Many Requests (RFC 6585 4).
 _RETRY_STATUSES = frozenset({429})
+
+#: Close codes of the server's that reconnect by default: the server is going away
+#: (1001: a graceful restart or shutdown), failed (1011), restarts (1012), is
+#: overloaded (1013) or is a gateway whose upstream failed (1014). Any other code the
+#: server closes with (1000, a policy violation, an application's 4xxx) stops the loop.
+RETRY_CODES: Final[tuple[int, ...]] = (
+    CloseCode.GOING_AWAY,
+    CloseCode.INTERNAL_ERROR,
+    CloseCode.SERVICE_RESTART,
+    CloseCode.TRY_AGAIN_LATER,
+    CloseCode.BAD_GATEWAY,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +171,11 @@ class Attempts:
     ``attempts`` counts the connection attempts made, ``failures`` the failures in a
     row (reset by a successful connection), ``last_error`` is what caused the last
     retry (a connection error, or the :class:`~statews.ConnectionClosed` of a
-    connection that ended abnormally), ``current`` the connection last yielded.
+    connection that ended in a way that reconnects), ``current`` the connection last
+    yielded, ``retry_codes`` the server's close codes that reconnect (a frozenset).
+
+    Raises:
+        OptionsError: ``retry_codes`` is not a collection of close codes.
     """
 
     def __init__(
@@ -158,12 +185,17 @@ class Attempts:
         backoff: Backoff,
         max_attempts: int | None,
         retry_if: Callable[[BaseException], bool],
+        *,
+        retry_codes: Collection[int] = RETRY_CODES,
     ) -> None:
         self._nursery = nursery
         self.options = options
         self.backoff = backoff
         self.max_attempts = max_attempts
         self._retry_if = retry_if
+        self.retry_codes = check_retry_codes(retry_codes)
+        # How the connection last yielded left ``connected`` (see _ClosedBy).
+        self._closed_by: _ClosedBy | None = None
         self.attempts = 0
         self.failures = 0
         self.last_error: BaseException | None = None
@@ -192,7 +224,8 @@ class Attempts:
             # Closes a connection the body left open; waits for the end of a closing one.
             await previous.close()
             ended = previous.closed_reason
-            if left_open or not isinstance(ended, ConnectionClosedError):
+            closed_by, self._closed_by = self._closed_by, None
+            if left_open or ended is None or not self._reconnects(ended, closed_by):
                 self._done = True
                 raise StopAsyncIteration
             wait = self._failed(ended, None)
@@ -200,6 +233,9 @@ class Attempts:
         while True:
             await trio.sleep(wait)
             ws = await start_link(self._nursery, self.options)
+            # Before connect(): the server's Close may come with its 101.
+            closed_by = _ClosedBy()
+            ws.lifecycle.add_listener(closed_by)  # type: ignore[no-untyped-call]
             self.attempts += 1
             try:
                 await ws.connect()
@@ -216,7 +252,18 @@ class Attempts:
                 raise
             self.failures = 0
             self.current = ws
+            self._closed_by = closed_by
             return ws
+
+    def _reconnects(self, ended: ConnectionClosed, closed_by: _ClosedBy | None) -> bool:
+        """Whether a connection that ended as ``ended`` is followed by another."""
+        event = closed_by.event if closed_by is not None else None
+        if event == "close_requested":
+            return False  # the application closed it: it is done
+        if event == "close_received" and ended.rcvd is not None:
+            return ended.rcvd.code in self.retry_codes
+        # No Close from the server first: TCP lost, or we failed the connection.
+        return isinstance(ended, ConnectionClosedError)
 
     def _failed(self, error: BaseException, retry_after: float | None) -> float:
         """Count a failure; return how long to wait before the next attempt."""
@@ -242,6 +289,43 @@ class Attempts:
             await current.close()
 
 
+class _ClosedBy:
+    """A lifecycle listener (python-statemachine's listener protocol) recording the
+    event that took the connection out of ``connected``."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event: str | None = None
+
+    def after_transition(self, event: str, source: Any) -> None:
+        if source.id == "connected":
+            self.event = str(event)
+
+
+def check_retry_codes(codes: Collection[int]) -> frozenset[int]:
+    """``codes`` as a frozenset, checked: each a close code a server can send (RFC 6455
+    7.4: 1000-1014 but 1004-1006, 3000-4999), or 1005 for a Close without a code.
+
+    Raises:
+        OptionsError: ``codes`` is a string or not a collection, or holds something else;
+            ``option`` is ``"retry_codes"``.
+    """
+    if isinstance(codes, str | bytes) or not isinstance(codes, Collection):
+        raise OptionsError(
+            f"retry_codes: expected a collection of close codes, got {codes!r}",
+            option="retry_codes",
+        )
+    for code in codes:
+        valid = type(code) is int or isinstance(code, CloseCode)
+        if not valid or not (is_valid_wire_code(code) or code == CloseCode.NO_STATUS_RCVD):
+            raise OptionsError(
+                f"retry_codes: {code!r} is not a close code a server can send",
+                option="retry_codes",
+            )
+    return frozenset(int(code) for code in codes)
+
+
 @asynccontextmanager
 async def connect_forever(
     url_or_options: Options | Mapping[str, Any] | str,
@@ -253,6 +337,7 @@ async def connect_forever(
     jitter: float = 0.5,
     max_attempts: int | None = None,
     retry_if: Callable[[BaseException], bool] = is_transient,
+    retry_codes: Collection[int] = RETRY_CODES,
     **overrides: Any,
 ) -> AsyncIterator[Attempts]:
     """Reconnect with backoff: ``async with connect_forever(url) as attempts: async for
@@ -264,10 +349,14 @@ async def connect_forever(
     least the ``Retry-After`` of a 5xx/429. ``max_attempts`` (None: no limit) is the
     number of connection attempts in a row that may fail before the last error is
     raised. ``retry_if`` decides which failed attempts are retried
-    (:func:`is_transient` by default). Leaving the block closes the current connection.
+    (:func:`is_transient` by default). ``retry_codes`` are the close codes that
+    reconnect when the server closes with them (:data:`RETRY_CODES` by default: 1001,
+    1011, 1012, 1013, 1014); the server's other codes, 1000 among them, and a close
+    the application made end the loop. Leaving the block closes the current connection.
 
     Raises:
-        OptionsError: invalid options or backoff parameters (before any I/O).
+        OptionsError: invalid options, backoff parameters or ``retry_codes`` (before
+            any I/O).
         HandshakeError: from the iteration, as :meth:`Attempts.__anext__`.
     """
     options = resolve_options(url_or_options, **overrides)
@@ -277,8 +366,9 @@ async def connect_forever(
             f"max_attempts: expected None or an integer >= 1, got {max_attempts!r}",
             option="max_attempts",
         )
+    codes = check_retry_codes(retry_codes)
     async with task_nursery() as nursery:
-        attempts = Attempts(nursery, options, backoff, max_attempts, retry_if)
+        attempts = Attempts(nursery, options, backoff, max_attempts, retry_if, retry_codes=codes)
         try:
             yield attempts
         finally:

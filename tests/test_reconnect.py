@@ -463,3 +463,122 @@ async def test_retry_if_decides(nursery: trio.Nursery) -> None:
     assert seen == [0, 1, 2]
     assert len(sockets) == 1
     assert [type(e) for e in decided] == [HandshakeRejected, HandshakeRejected]
+
+
+# ------------------------------------------------------------------ the server's close code
+
+
+async def close_codes_of(
+    server: WsServer, path: str, at_most: int, **kwargs: Any
+) -> tuple[list[statews.WebSocket], Attempts, float]:
+    """Run the usual loop against ``server``'s ``path``, breaking after ``at_most``
+    connections; return them, the iterator and the time the loop took."""
+    sockets: list[statews.WebSocket] = []
+    with trio.fail_after(5):
+        begin = trio.current_time()
+        async with connect_forever(server.url(path), **{**FAST, **kwargs}) as attempts:
+            async for ws in attempts:
+                sockets.append(ws)
+                with pytest.raises(ConnectionClosed):
+                    await ws.recv()  # the server sends nothing before its Close
+                if len(sockets) == at_most:
+                    break
+        return sockets, attempts, trio.current_time() - begin
+
+
+@pytest.mark.parametrize("code", [1001, 1011, 1012, 1013, 1014])
+async def test_server_close_with_a_retry_code_reconnects(ws_server: WsServer, code: int) -> None:
+    sockets, attempts, took = await close_codes_of(
+        ws_server, f"/close?code={code}&reason=restart", 3, backoff_initial=0.1
+    )
+    assert len({id(ws) for ws in sockets}) == 3
+    assert all(ws.state == "closed" for ws in sockets)
+    assert [ws.closed_reason.code for ws in sockets if ws.closed_reason] == [code] * 3
+    assert took >= 0.2  # backoff_initial (jitter 0) before each of the 2 reconnections
+    assert attempts.attempts == 3
+    assert isinstance(attempts.last_error, ConnectionClosed)
+    assert attempts.last_error.code == code
+
+
+@pytest.mark.parametrize("code", [1000, 1008, 4000])
+async def test_server_close_with_another_code_stops(ws_server: WsServer, code: int) -> None:
+    sockets, attempts, _ = await close_codes_of(ws_server, f"/close?code={code}", 3)
+    assert len(sockets) == 1
+    assert sockets[0].closed_reason is not None
+    assert sockets[0].closed_reason.code == code
+    assert attempts.attempts == 1
+
+
+@pytest.mark.parametrize(
+    ("retry_codes", "code", "connections"),
+    [
+        ((), 1001, 1),
+        ([1012], 1001, 1),
+        ({1001}, 1012, 1),
+        ((1000,), 1000, 3),
+        (frozenset({4000, 4001}), 4001, 3),
+        ((statews.CloseCode.GOING_AWAY,), 1001, 3),
+    ],
+)
+async def test_retry_codes_decide(
+    ws_server: WsServer, retry_codes: Any, code: int, connections: int
+) -> None:
+    sockets, attempts, _ = await close_codes_of(
+        ws_server, f"/close?code={code}", 3, retry_codes=retry_codes
+    )
+    assert len(sockets) == connections
+    assert attempts.retry_codes == frozenset(retry_codes)
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1012, 4000])
+async def test_the_application_closing_stops(ws_server: WsServer, code: int) -> None:
+    # The echo server answers our Close with the same code: only who closed differs.
+    opened = []
+    with trio.fail_after(5):
+        async with connect_forever(ws_server.url(), retry_codes=(code,), **FAST) as attempts:
+            async for ws in attempts:
+                opened.append(ws)
+                await ws.close(code, "leaving")
+                assert ws.closed_reason is not None
+                assert ws.closed_reason.code == code
+    assert len(opened) == 1
+    assert attempts.attempts == 1
+
+
+async def test_owner_going_away_stops(ws_server: WsServer) -> None:
+    # An owner channel that closes makes the connection close with 1001 itself.
+    opened = []
+    with trio.fail_after(5):
+        async with connect_forever(ws_server.url(), active=True, **FAST) as attempts:
+            async for ws in attempts:
+                opened.append(ws)
+                assert ws.mailbox is not None
+                await ws.mailbox.aclose()
+                await ws.send(statews.Text("echo me"))  # its echo finds no owner
+                while ws.state == "connected":
+                    await trio.sleep(0.005)
+    assert len(opened) == 1
+    reason = opened[0].closed_reason
+    assert reason is not None
+    assert reason.code == 1001
+    assert reason.sent is not None
+    assert reason.sent.reason == "owner went away"
+
+
+@pytest.mark.parametrize(
+    ("retry_codes", "message"),
+    [
+        ("1001", "collection"),
+        (1001, "collection"),
+        ([1001, "1012"], "'1012'"),
+        ([1006], "1006"),
+        ([999], "999"),
+        ([5000], "5000"),
+        ([True], "True"),
+    ],
+)
+async def test_retry_codes_validation(retry_codes: Any, message: str) -> None:
+    with pytest.raises(OptionsError, match=message) as info:
+        async with connect_forever("ws://127.0.0.1:1/", retry_codes=retry_codes):
+            pytest.fail("entered")
+    assert info.value.option == "retry_codes"
