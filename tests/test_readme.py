@@ -168,7 +168,7 @@ def test_read_blocks_honours_markers() -> None:
 def test_names_are_collected() -> None:
     names = named_in_readme()
     # from the text, from a table, from a block's import
-    assert {"statews.open_websocket", "statews.Message", "statews.Text"} <= set(names)
+    assert {"statews.open_websocket", "statews.Message", "statews.Binary"} <= set(names)
     assert "statews.lifecycle.Lifecycle" in names
 
 
