@@ -53,6 +53,7 @@ from .redirects import follow_redirect
 from .streaming import MessageStream, aiter_chunks
 from .tasks import RECEIVE_SIZE, ConnectionTasks, summary
 from .transport import Transport, address_pair, open_transport, socket_stream_of
+from .writer import Writer
 
 __all__ = ["RECEIVE_SIZE", "MessageStream", "WebSocket", "to_frame"]
 
@@ -91,21 +92,8 @@ class WebSocket(ConnectionTasks):
         self._inbox: deque[Frame | Fragment] = deque()
         self._has_message = trio.lowlevel.ParkingLot()
         self._has_room = trio.lowlevel.ParkingLot()
-        # Writer wake-ups: the writer waits for bytes, senders for buffer room.
-        self._has_output = trio.lowlevel.ParkingLot()
-        self._output_room = trio.lowlevel.ParkingLot()
-        self._message_sent = trio.lowlevel.ParkingLot()  # a streamed message ended
-        self._writer_done = trio.Event()
-        self._writing = False  # the writer holds chunks taken from the core
-        # Plain TCP/Unix: the socket's file descriptor, for writing without the writer
-        # task when it is idle (-1: TLS or not connected: always through the writer).
-        self._fd = -1
-        # What a direct write could not write at once; the writer sends it first.
-        self._backlog: list[memoryview] | None = None
-        self._backlog_size = 0
-        # A direct write was made since the reader last received or the writer last
-        # parked: later sends of the same burst go to the writer, which coalesces them.
-        self._wrote_directly = False
+        # The write side, made with the core once the upgrade succeeded.
+        self._writer: Writer | None = None
         self._connect_scope: trio.CancelScope | None = None
         self._reader_scope = trio.CancelScope()
         self._deliverer = Deliverer(
@@ -215,8 +203,9 @@ class WebSocket(ConnectionTasks):
         if scope.cancelled_caught:  # close() was called while upgrading
             await self._abandon_upgrade(None, aborted=True)
             raise self._closed_error()
+        assert self._writer is not None
         self._nursery.start_soon(self._read_loop)
-        self._nursery.start_soon(self._write_loop)
+        self._nursery.start_soon(self._writer.run)
         if self.options.ping_interval is not None:
             self._nursery.start_soon(self._keepalive_loop)
         if self._deliverer.mode is not False:
@@ -251,8 +240,16 @@ class WebSocket(ConnectionTasks):
         )
         transport = self._transport
         assert transport is not None
-        if transport.stream is transport.socket_stream:
-            self._fd = transport.socket_stream.socket.fileno()
+        # Plain TCP/Unix: direct writes on the socket's descriptor when the task is idle.
+        plain = transport.stream is transport.socket_stream
+        self._writer = Writer(
+            self._proto,
+            transport.stream,
+            transport.socket_stream.socket.fileno() if plain else -1,
+            options.write_limit,
+            self._is_closed,
+            self._writer_broke,
+        )
         self.lifecycle.fire("upgraded")
         if done.trailing:
             self._ingest(done.trailing)
@@ -307,11 +304,13 @@ class WebSocket(ConnectionTasks):
             await trio.lowlevel.checkpoint_if_cancelled()
             self._queue_close(frame)
             return
-        await self._wait_output_room()
+        writer = self._writer
+        assert writer is not None  # connected: made at the upgrade
+        await writer.wait_room()
         self._require_open("send")
         assert self._proto is not None
         self._proto.send(frame)
-        self._flush()
+        writer.flush()
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s > %s", self.lifecycle.name, summary(frame))
 
@@ -319,10 +318,11 @@ class WebSocket(ConnectionTasks):
         # A Close is never held back by write_limit: closing must work against a peer
         # that stopped reading (close_timeout then bounds it).
         assert self._proto is not None
+        assert self._writer is not None
         self._proto.send(frame)
         logger.debug("%s > %s", self.lifecycle.name, summary(frame))
         self.lifecycle.fire("close_requested")
-        self._has_output.unpark_all()
+        self._writer.wake()
 
     async def send_stream(self, chunks: Iterable[str | bytes] | AsyncIterable[str | bytes]) -> None:
         """Send one message whose fragments are ``chunks``, an iterable or async iterable
@@ -354,18 +354,20 @@ class WebSocket(ConnectionTasks):
 
     async def _send_fragment(self, data: str | bytes, *, fin: bool) -> None:
         self._require_open("send")
-        await self._wait_output_room()
+        writer = self._writer
+        assert writer is not None
+        await writer.wait_room()
         self._require_open("send")
         assert self._proto is not None
         self._proto.send_fragment(data, fin=fin)
-        self._has_output.unpark_all()
+        writer.wake()
         if logger.isEnabledFor(logging.DEBUG):
             kind = "TEXT" if isinstance(data, str) else "BINARY"
             logger.debug(
                 "%s > %s fragment, %d bytes, fin=%s", self.lifecycle.name, kind, len(data), fin
             )
         if fin:
-            self._message_sent.unpark_all()
+            writer.message_sent.unpark_all()
 
     async def ping(self, data: bytes | None = None) -> float:
         """Send a ping and wait for its pong; return the round-trip time in seconds.
@@ -412,7 +414,8 @@ class WebSocket(ConnectionTasks):
                 await trio.sleep(interval)
                 # A ping is legal between fragments, but some peers mishandle it there.
                 while self._proto is not None and self._proto.message_in_progress:
-                    await self._message_sent.park()
+                    assert self._writer is not None
+                    await self._writer.message_sent.park()
                 try:
                     _, _, waiter = await self._start_ping(None)
                 except (ConnectionClosed, InvalidStateError):
@@ -431,16 +434,6 @@ class WebSocket(ConnectionTasks):
                     return
                 if self.state != "connected":
                     return
-
-    async def _wait_output_room(self) -> None:
-        proto = self._proto
-        while proto is not None and (
-            proto.bytes_to_send + self._backlog_size >= self.options.write_limit
-        ):
-            if self.state == "closed":
-                return
-            await self._output_room.park()
-        await trio.lowlevel.checkpoint_if_cancelled()
 
     def _require_open(self, operation: Operation) -> None:
         """The lifecycle decides; once closed, the refusal says how the connection ended."""
@@ -706,7 +699,8 @@ class WebSocket(ConnectionTasks):
             self._reader_scope.deadline = min(
                 self._reader_scope.deadline, trio.current_time() + timeout
             )
-        self._has_output.unpark_all()
+        if self._writer is not None:
+            self._writer.wake()
         self._has_room.unpark_all()  # a reader held back by a full inbox must see the Close
 
     def _on_closed(self) -> None:
@@ -717,8 +711,15 @@ class WebSocket(ConnectionTasks):
         self._closed.set()
         self._has_message.unpark_all()
         self._has_room.unpark_all()
-        self._has_output.unpark_all()
-        self._output_room.unpark_all()
+        if self._writer is not None:
+            self._writer.wake_all()
+
+    def _is_closed(self) -> bool:
+        return self.lifecycle.state == "closed"
+
+    def _writer_broke(self, error: BaseException) -> None:
+        """The writer could not write (it aborts the stream; the reader sees the end)."""
+        self._error = self._error or error
 
     def _closed_error(self) -> ConnectionClosed:
         """A fresh exception describing the end (fresh: re-raising one instance would

@@ -16,9 +16,7 @@ connection is aborted; every task ends when the connection reaches ``closed``.
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import trio
@@ -30,6 +28,7 @@ from .lifecycle import Lifecycle, StateName
 from .options import Options
 from .protocol import ClientProtocol
 from .transport import Transport
+from .writer import Writer
 
 if TYPE_CHECKING:
     from .streaming import MessageStream
@@ -57,20 +56,13 @@ class ConnectionTasks:
     lifecycle: Lifecycle
     _proto: ClientProtocol | None
     _transport: Transport | None
+    _writer: Writer | None
     _error: BaseException | None
     _inbox: deque[Frame | Fragment]
     _pings: dict[bytes, tuple[float, trio.Event]]
     _has_message: trio.lowlevel.ParkingLot
     _has_room: trio.lowlevel.ParkingLot
-    _has_output: trio.lowlevel.ParkingLot
-    _output_room: trio.lowlevel.ParkingLot
-    _writer_done: trio.Event
-    _writing: bool
     _reader_scope: trio.CancelScope
-    _fd: int
-    _backlog: list[memoryview] | None
-    _backlog_size: int
-    _wrote_directly: bool
     _stream: MessageStream | None
     _discarding: bool
     _await_demand: bool
@@ -80,41 +72,6 @@ class ConnectionTasks:
     def state(self) -> StateName:
         """``"idle"``, ``"upgrading"``, ``"connected"``, ``"closing"`` or ``"closed"``."""
         return self.lifecycle.state
-
-    def _flush(self) -> None:
-        """Write what the core queued now if the writer is idle and the socket takes it
-        (one system call, no task switch); else wake the writer. Never blocks, never
-        awaits: a frame is still queued whole or not at all."""
-        if (
-            self._fd >= 0
-            and not self._wrote_directly
-            and not self._writing
-            and self._backlog is None
-        ):
-            self._wrote_directly = True
-            assert self._proto is not None
-            chunks = self._proto.data_to_send()
-            if not chunks:
-                return
-            try:
-                if len(chunks) == 1:
-                    written = os.write(self._fd, chunks[0])
-                else:  # one system call, no join (a large frame is header + payload)
-                    written = os.writev(self._fd, chunks[:_IOV_MAX])
-            except OSError:  # BlockingIOError: full; others: the writer meets them again
-                written = 0
-            left: list[memoryview] = []
-            for chunk in chunks:
-                if written >= len(chunk):
-                    written -= len(chunk)
-                    continue
-                left.append(memoryview(chunk)[written:])
-                written = 0
-            if not left:
-                return
-            self._backlog = left
-            self._backlog_size = sum(map(len, left))
-        self._has_output.unpark_all()
 
     def _ingest(self, data: bytes | bytearray) -> None:
         """Feed the core and act on what it found, with no await in between: the
@@ -128,7 +85,8 @@ class ConnectionTasks:
             room = max(1, self.options.max_queue - len(self._inbox))
         frames = proto.receive_data(data, max_messages=room)
         if proto.bytes_to_send:
-            self._has_output.unpark_all()
+            assert self._writer is not None
+            self._writer.wake()
         if frames:
             if logger.isEnabledFor(logging.DEBUG):
                 for frame in frames:
@@ -190,15 +148,18 @@ class ConnectionTasks:
             return
         assert self._proto is not None
         self._error = error
+        assert self._writer is not None
         self._proto.send(Close(close_code_for(error), reason))
         self.lifecycle.fire("failed")
-        self._has_output.unpark_all()
+        self._writer.wake()
 
     async def _read_loop(self) -> None:
         transport = self._transport
         proto = self._proto
+        writer = self._writer
         assert transport is not None
         assert proto is not None
+        assert writer is not None
         stream = transport.stream
         inbox = self._inbox
         limit = self.options.max_queue
@@ -221,13 +182,13 @@ class ConnectionTasks:
                             continue
                         if proto.bytes_to_send > write_limit:
                             # The peer does not read our pongs: stop reading its pings.
-                            await self._output_room.park()
+                            await writer.wait_progress()
                             continue
                     if proto.has_pending_input:
                         self._ingest(b"")  # what a full inbox left unparsed comes first
                         continue
                     data = await stream.receive_some(size)
-                    self._wrote_directly = False
+                    writer.wrote_directly = False
                     if len(data) == size:
                         if size < MAX_RECEIVE_SIZE:
                             size *= 2
@@ -262,7 +223,8 @@ class ConnectionTasks:
         if proto.failure is not None:
             self._error = self._error or proto.failure
             proto.fail()
-            self._has_output.unpark_all()
+            assert self._writer is not None
+            self._writer.wake()
         if self.state == "connected":
             self.lifecycle.fire("failed" if proto.failure is not None else "close_received")
 
@@ -275,52 +237,13 @@ class ConnectionTasks:
 
     async def _finish(self, event: str) -> None:
         """End the connection: let the writer flush (bounded), close TCP, fire ``event``."""
-        if event in ("close_completed", "connection_lost") and self._proto is not None:
+        if event in ("close_completed", "connection_lost") and self._writer is not None:
             with trio.move_on_after(self.options.close_timeout or 1.0):
-                while (
-                    self._proto.bytes_to_send or self._writing or self._backlog is not None
-                ) and not self._writer_done.is_set():
-                    self._has_output.unpark_all()
-                    await self._output_room.park()
+                await self._writer.wait_flushed()
         if self._transport is not None:
             await trio.aclose_forcefully(self._transport.stream)
         if self.state != "closed":
             self.lifecycle.fire(event)
-
-    async def _write_loop(self) -> None:
-        transport = self._transport
-        proto = self._proto
-        assert transport is not None
-        assert proto is not None
-        stream = transport.stream
-        try:
-            while self.state != "closed":
-                backlog = self._backlog
-                if backlog is not None:
-                    self._writing = True
-                    for part in backlog:
-                        await stream.send_all(part)
-                    self._backlog = None
-                    self._backlog_size = 0
-                    self._writing = False
-                chunks = proto.data_to_send()
-                if not chunks:
-                    self._output_room.unpark_all()
-                    self._wrote_directly = False
-                    await self._has_output.park()
-                    continue
-                self._writing = True
-                for chunk in _coalesce(chunks):
-                    await stream.send_all(chunk)
-                self._writing = False
-                self._output_room.unpark_all()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            if self.state != "closed":
-                self._error = self._error or exc
-                await trio.aclose_forcefully(stream)
-        finally:
-            self._writer_done.set()
-            self._output_room.unpark_all()
 
 
 def summary(frame: Frame | Fragment) -> str:
@@ -332,12 +255,3 @@ def summary(frame: Frame | Fragment) -> str:
     if isinstance(frame, Fragment):
         return f"FRAGMENT {size} {'chars' if isinstance(data, str) else 'bytes'} fin={frame.fin}"
     return f"{type(frame).__name__.upper()} {size} bytes"
-
-
-def _coalesce(chunks: list[bytes | bytearray]) -> Iterable[bytes | bytearray]:
-    if len(chunks) == 1:
-        return chunks
-    total = sum(map(len, chunks))
-    if total <= COALESCE_LIMIT:
-        return (b"".join(chunks),)
-    return chunks
