@@ -53,7 +53,7 @@ from . import __version__
 from .client import open_websocket, start_link
 from .config import dump_options, load_config
 from .connection import WebSocket
-from .delivery import Message
+from .delivery import Active, Message, parse_active
 from .errors import (
     CloseCode,
     ConnectionClosed,
@@ -183,8 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     connect.add_argument(
         "--active",
-        choices=["false", "true", "once"],
-        help="delivery mode (as in hackney_ws); messages are printed either way",
+        type=_active,
+        metavar="MODE",
+        help="delivery mode (as in hackney_ws): true, false or once (also yes/no, on/off, "
+        "1/0, in any case); messages are printed either way",
     )
     connect.add_argument(
         "--send",
@@ -264,6 +266,14 @@ def _natural(text: str, limit: int | None = None) -> int:
     if not text.isdigit() or (limit is not None and int(text) > limit):
         raise argparse.ArgumentTypeError(f"expected a whole number 0-{limit or 'N'}, got {text!r}")
     return int(text)
+
+
+def _active(text: str) -> Active:
+    try:
+        return parse_active(text)
+    except OptionsError as exc:
+        # argparse names the argument itself: "argument --active: ..."
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("active: ")) from None
 
 
 def _seconds(text: str) -> float:
@@ -425,7 +435,7 @@ def _connect_command(args: argparse.Namespace) -> Exit:
     if args.protocol:
         overrides["protocols"] = tuple(args.protocol)
     if args.active is not None:
-        overrides["active"] = {"false": False, "true": True}.get(args.active, args.active)
+        overrides["active"] = args.active
     options = resolve_options(options, **overrides)
     sends = None if args.send is None else tuple(args.send)
     count = args.count if args.count is not None or sends is None else len(sends)
