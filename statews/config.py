@@ -28,26 +28,19 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import unquote
 
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import to_jsonable_python
 
 from .errors import OptionsError
 from .options import Options, build_options, dotted, options_error
-from .proxyconf import redact_proxy_setting
+from .redact import MASK, SECRET_OPTIONS, masked
 from .schema import PATH
 
-__all__ = ["ConfigError", "dump_options", "load_config"]
+__all__ = ["MASK", "ConfigError", "dump_options", "load_config"]
 
-#: What a masked secret is shown as.
-MASK = "***"
-
-# Header and query parameter names whose values are secrets.
-_SECRET_NAME = re.compile(
-    r"auth|token|secret|passw|cookie|api[-_]?key|session|credential|signature", re.IGNORECASE
-)
 # $$, ${NAME}, ${NAME:-default}; a "$" matching none of them is an error.
 _REFERENCE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
 
@@ -289,32 +282,25 @@ def dump_options(options: Options, *, mask_secrets: bool = True) -> dict[str, An
     """``options`` as plain JSON-able data (lists, dicts, strings, numbers, None).
 
     Every field is present, defaults included; ``ssl_options.context`` is left out.
-    With ``mask_secrets`` the SSL key password, the values of headers named like a
-    secret (Authorization, Proxy-Authorization, Cookie, anything with auth, token,
-    secret, password, api-key, session, ...) and such query parameters in ``path`` read
-    :data:`MASK`. Without it, :func:`~statews.options.resolve_options` of the result
-    gives back equal options (when no ``context`` was set).
+    With ``mask_secrets`` the options of :data:`~statews.redact.SECRET_OPTIONS` read
+    as ``repr(options)`` shows them: the SSL key password, the proxy's password, the
+    values of headers named like a secret (Authorization, Proxy-Authorization, Cookie,
+    anything with auth, token, secret, password, api-key, session, ...) and such query
+    parameters in ``path`` read :data:`MASK`. Without it,
+    :func:`~statews.options.resolve_options` of the result gives back equal options
+    (when no ``context`` was set).
     """
     data = options.model_dump(mode="json")
-    password = options.ssl_options.password
-    if password is not None:
-        data["ssl_options"]["password"] = MASK if mask_secrets else password.get_secret_value()
-    if mask_secrets:
-        data["headers"] = [
-            [name, MASK if _SECRET_NAME.search(name) else value] for name, value in data["headers"]
-        ]
-        data["path"] = _mask_query(data["path"])
-        data["proxy"] = redact_proxy_setting(data["proxy"], MASK)
+    if not mask_secrets:
+        password = options.ssl_options.password
+        if password is not None:
+            data["ssl_options"]["password"] = password.get_secret_value()
+        return data
+    for option in SECRET_OPTIONS:
+        *groups, name = option.split(".")
+        model: BaseModel = options
+        section = data
+        for group in groups:
+            model, section = getattr(model, group), section[group]
+        section[name] = to_jsonable_python(masked(option, getattr(model, name)))
     return data
-
-
-def _mask_query(path: str) -> str:
-    target, question, query = path.partition("?")
-    if not question:
-        return path
-    parameters = []
-    for parameter in query.split("&"):
-        name, equals, _ = parameter.partition("=")
-        secret = equals and _SECRET_NAME.search(unquote(name))
-        parameters.append(f"{name}={MASK}" if secret else parameter)
-    return f"{target}?{'&'.join(parameters)}"
