@@ -51,9 +51,9 @@ import trio
 
 from . import __version__
 from .client import open_websocket, start_link
-from .config import dump_options, load_config
+from .config import ConfigError, check_config, dump_options, load_config
 from .connection import WebSocket
-from .delivery import Message
+from .delivery import Active, Message, parse_active
 from .errors import (
     CloseCode,
     ConnectionClosed,
@@ -183,8 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     connect.add_argument(
         "--active",
-        choices=["false", "true", "once"],
-        help="delivery mode (as in hackney_ws); messages are printed either way",
+        type=_active,
+        metavar="MODE",
+        help="delivery mode (as in hackney_ws): true, false or once (also yes/no, on/off, "
+        "1/0, in any case); messages are printed either way",
     )
     connect.add_argument(
         "--send",
@@ -252,10 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         parents=[common],
         help="validate a configuration file and print the options it resolves to",
-        description="Print the resolved options as JSON (secrets masked); exit 3 if invalid.",
+        description="Validate every connection of CONFIG (or the one --name selects) and "
+        "check that the files it names exist (ssl_options cafile, capath, certfile, "
+        "keyfile; unix_path's directory). Print the resolved options as JSON, secrets "
+        "masked: one options object for a file that is one connection, for --name or "
+        "for a URL; for a file with connections.<name> tables, an object mapping each "
+        "connection's name to its options. On problems print nothing on stdout, one "
+        "line per problem on stderr, and exit 3.",
     )
     check.add_argument("target", metavar="CONFIG", help="configuration file (or a ws:// URL)")
-    check.add_argument("--name", help="the connection to check in a configuration file")
+    check.add_argument("--name", help="check only this connection of a configuration file")
     check.set_defaults(run=_check_command)
     return parser
 
@@ -264,6 +272,14 @@ def _natural(text: str, limit: int | None = None) -> int:
     if not text.isdigit() or (limit is not None and int(text) > limit):
         raise argparse.ArgumentTypeError(f"expected a whole number 0-{limit or 'N'}, got {text!r}")
     return int(text)
+
+
+def _active(text: str) -> Active:
+    try:
+        return parse_active(text)
+    except OptionsError as exc:
+        # argparse names the argument itself: "argument --active: ..."
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("active: ")) from None
 
 
 def _seconds(text: str) -> float:
@@ -393,11 +409,15 @@ def load_target(target: str, name: str | None) -> Options:
         OptionsError: the file or the URL is invalid (``ConfigError`` for a file).
         UsageError: ``name`` given with a URL.
     """
-    if "://" not in target and target.lower().endswith(CONFIG_SUFFIXES):
+    if _is_config_file(target):
         return load_config(target, name)
     if name is not None:
         raise UsageError(f"--name selects a connection in a configuration file, not in {target}")
     return resolve_options(target)
+
+
+def _is_config_file(target: str) -> bool:
+    return "://" not in target and target.lower().endswith(CONFIG_SUFFIXES)
 
 
 def _header(text: str) -> tuple[str, str]:
@@ -425,7 +445,7 @@ def _connect_command(args: argparse.Namespace) -> Exit:
     if args.protocol:
         overrides["protocols"] = tuple(args.protocol)
     if args.active is not None:
-        overrides["active"] = {"false": False, "true": True}.get(args.active, args.active)
+        overrides["active"] = args.active
     options = resolve_options(options, **overrides)
     sends = None if args.send is None else tuple(args.send)
     count = args.count if args.count is not None or sends is None else len(sends)
@@ -658,6 +678,21 @@ def _schema_command(args: argparse.Namespace) -> Exit:
 
 
 def _check_command(args: argparse.Namespace) -> Exit:
-    options = load_target(args.target, args.name)
-    print(json.dumps(dump_options(options), indent=2, ensure_ascii=False))
+    if not _is_config_file(args.target):
+        configs: dict[str | None, Options] = {args.name: load_target(args.target, args.name)}
+    else:
+        try:
+            configs = check_config(args.target, args.name)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                _fail(_reason(problem))
+            return Exit.OPTIONS
+    data: object
+    if args.name is not None or None in configs:
+        (options,) = configs.values()
+        data = dump_options(options)
+    else:
+        data = {name: dump_options(options) for name, options in configs.items()}
+    # One write: the whole document or nothing, also into a closed pipe.
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     return Exit.OK

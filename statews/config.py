@@ -5,8 +5,10 @@ Invariants:
 - The format follows the extension: ``.toml`` (tomllib), ``.json``, ``.yaml``/``.yml``
   (PyYAML ``safe_load``). Text is UTF-8 (a BOM is allowed).
 - A file holds one connection's options at the top level, or several under
-  ``connections.<name>``. Exactly one is selected and validated; the others are not
-  looked at, so an unset variable in another connection does not matter.
+  ``connections.<name>``. :func:`load_config` selects one and validates only it (an
+  unset variable in another connection does not matter); :func:`load_configs` and
+  :func:`check_config` validate every one. :func:`config_json_schema` is the schema
+  of this layout.
 - ``url`` may stand beside the other keys: the URL first, the other keys on top.
 - ``${VAR}`` and ``${VAR:-default}`` in string values are replaced from the environment
   (the default when VAR is unset or empty, taken literally); ``$$`` is a literal ``$``;
@@ -26,28 +28,29 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
-from typing import Any
-from urllib.parse import unquote
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Literal
 
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import to_jsonable_python
 
 from .errors import OptionsError
-from .options import Options, build_options, dotted, options_error
-from .proxyconf import redact_proxy_setting
+from .options import Options, build_options, dotted, json_schema, options_error
+from .redact import MASK, SECRET_OPTIONS, masked
 from .schema import PATH
 
-__all__ = ["ConfigError", "dump_options", "load_config"]
+__all__ = [
+    "MASK",
+    "ConfigError",
+    "check_config",
+    "config_json_schema",
+    "dump_options",
+    "load_config",
+    "load_configs",
+]
 
-#: What a masked secret is shown as.
-MASK = "***"
-
-# Header and query parameter names whose values are secrets.
-_SECRET_NAME = re.compile(
-    r"auth|token|secret|passw|cookie|api[-_]?key|session|credential|signature", re.IGNORECASE
-)
 # $$, ${NAME}, ${NAME:-default}; a "$" matching none of them is an error.
 _REFERENCE = re.compile(r"\$(?:\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\})?")
 
@@ -58,12 +61,22 @@ class ConfigError(OptionsError):
     """A configuration file cannot be used; the message starts with the file's name.
 
     ``file`` is the path as given, ``option`` the offending option's dotted path inside
-    the connection (``None`` when the problem is the file itself).
+    the connection (``None`` when the problem is the file itself). ``problems`` holds
+    one error per problem when several were found together (:func:`load_configs`,
+    :func:`check_config`; the message joins theirs with ``"; "``), else just this one.
     """
 
-    def __init__(self, message: str, *, file: str, option: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        option: str | None = None,
+        problems: Sequence[ConfigError] = (),
+    ) -> None:
         super().__init__(message, option=option)
         self.file = file
+        self.problems: tuple[ConfigError, ...] = tuple(problems) or (self,)
 
 
 def load_config(path: str | os.PathLike[str], name: str | None = None) -> Options:
@@ -71,12 +84,65 @@ def load_config(path: str | os.PathLike[str], name: str | None = None) -> Option
 
     With several connections under ``connections``, ``name`` selects one; with exactly
     one it may be omitted. A file without ``connections`` is one connection and takes no
-    ``name``.
+    ``name``. Only the selected connection is interpolated and validated.
 
     Raises:
         ConfigError: the file is missing, unreadable, of an unsupported type, not valid
             for its format, or describes invalid options; or ``name`` selects nothing.
     """
+    file, data = _read(path)
+    base, section = _select(data, name, file)
+    return _build(file, base, section)
+
+
+def load_configs(path: str | os.PathLike[str]) -> dict[str | None, Options]:
+    """Every connection described in the file at ``path``, each validated.
+
+    The keys are the connection names of ``connections.<name>``, in the file's order,
+    or ``None`` alone for a file that is one connection: ``load_config(path, key)``
+    gives the same options for every key.
+
+    Raises:
+        ConfigError: the file cannot be used (as for :func:`load_config`), or some
+            connections are invalid: then ``problems`` has one error per invalid
+            connection, each naming it (``connections.<name>.<option>``).
+    """
+    file, data = _read(path)
+    configs, problems = _build_all(file, data)
+    _raise_problems(file, problems)
+    return configs
+
+
+def check_config(
+    path: str | os.PathLike[str], name: str | None = None
+) -> dict[str | None, Options]:
+    """What ``statews check`` validates: every connection of the file (as
+    :func:`load_configs`), or the one ``name`` selects (keyed by ``name``), and that the
+    files they reference exist: ``ssl_options`` ``cafile``, ``certfile`` and ``keyfile``
+    (files), ``capath`` (a directory) and the directory of ``unix_path``.
+
+    Raises:
+        ConfigError: the file cannot be used, ``name`` selects nothing, or there are
+            problems: ``problems`` has one error per invalid connection and one per
+            missing file, each reading ``<file>: <key path>: <what>``.
+    """
+    file, data = _read(path)
+    if name is None:
+        configs, problems = _build_all(file, data)
+    else:
+        base, section = _select(data, name, file)
+        configs, problems = {name: _build(file, base, section)}, []
+    for key, options in configs.items():
+        base = () if key is None else ("connections", key)
+        for option, what in _missing_files(options):
+            where = dotted((*base, *option.split(".")))
+            problems.append(ConfigError(f"{file}: {where}: {what}", file=file, option=option))
+    _raise_problems(file, problems)
+    return configs
+
+
+def _read(path: str | os.PathLike[str]) -> tuple[str, dict[Any, Any]]:
+    """The file name as given and the mapping the file holds."""
     file = os.fspath(path)
     extension = os.path.splitext(file)[1].lower()
     parse = _PARSERS.get(extension)
@@ -97,7 +163,12 @@ def load_config(path: str | os.PathLike[str], name: str | None = None) -> Option
     if not isinstance(data, dict):
         got = "nothing" if data is None else f"a {type(data).__name__}"
         raise ConfigError(f"{file}: expected a mapping of options, got {got}", file=file)
-    base, section = _select(data, name, file)
+    return file, data
+
+
+def _build(file: str, base: Key, section: dict[Any, Any]) -> Options:
+    """The options of the connection at key path ``base``: interpolated, paths
+    resolved, validated."""
     section = _interpolate(section, base, len(base), file)
     _resolve_paths(section, os.path.dirname(os.path.abspath(file)), Options)
     try:
@@ -105,6 +176,64 @@ def load_config(path: str | os.PathLike[str], name: str | None = None) -> Option
     except ValidationError as exc:
         error = options_error(exc, prefix=file, key_base=base)
         raise ConfigError(str(error), file=file, option=error.option) from None
+
+
+def _build_all(
+    file: str, data: dict[Any, Any]
+) -> tuple[dict[str | None, Options], list[ConfigError]]:
+    """Every connection of the file that is valid, and one error per invalid one."""
+    connections = _connections(data, file)
+    if connections is None:
+        return {None: _build(file, (), data)}, []
+    configs: dict[str | None, Options] = {}
+    problems = []
+    for name in connections:
+        try:
+            configs[name] = _build(file, *_section(connections, name, file))
+        except ConfigError as exc:
+            problems.append(exc)
+    return configs, problems
+
+
+def _raise_problems(file: str, problems: Sequence[ConfigError]) -> None:
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        message = "; ".join(str(problem) for problem in problems)
+        raise ConfigError(message, file=file, option=problems[0].option, problems=problems)
+
+
+#: The options naming a file system entry that must exist, and what it must be.
+_REFERENCED: Final[Mapping[str, Literal["file", "directory", "socket"]]] = {
+    "ssl_options.cafile": "file",
+    "ssl_options.capath": "directory",
+    "ssl_options.certfile": "file",
+    "ssl_options.keyfile": "file",
+    "unix_path": "socket",  # need not exist yet: its directory must
+}
+
+
+def _missing_files(options: Options) -> list[tuple[str, str]]:
+    """``(option, problem)`` for each referenced file system entry that is missing."""
+    problems = []
+    for option, kind in _REFERENCED.items():
+        value: Any = options
+        for part in option.split("."):
+            value = getattr(value, part)
+        if value is None:
+            continue
+        path = str(value)
+        if kind == "socket":
+            directory = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(directory):
+                problems.append((option, f"no such directory {directory!r} for the socket"))
+        elif kind == "directory" and not os.path.isdir(path):
+            what = "not a directory" if os.path.exists(path) else "no such directory"
+            problems.append((option, f"{what}: {path!r}"))
+        elif kind == "file" and not os.path.isfile(path):
+            what = "not a file" if os.path.exists(path) else "no such file"
+            problems.append((option, f"{what}: {path!r}"))
+    return problems
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -163,12 +292,34 @@ _PARSERS: dict[str, Callable[[str, str], object]] = {
 
 def _select(data: dict[Any, Any], name: str | None, file: str) -> tuple[Key, dict[Any, Any]]:
     """The key path and the options of the selected connection."""
-    if "connections" not in data:
+    connections = _connections(data, file)
+    if connections is None:
         if name is not None:
             raise ConfigError(
                 f"{file}: no 'connections' table, so no connection named {name!r}", file=file
             )
         return (), data
+    names = ", ".join(connections)
+    if name is None:
+        if len(connections) > 1:
+            raise ConfigError(
+                f"{file}: connections: several connections ({names}); choose one by name",
+                file=file,
+            )
+        name = next(iter(connections))
+    elif name not in connections:
+        raise ConfigError(
+            f"{file}: connections: no connection named {name!r} (available: {names})",
+            file=file,
+        )
+    return _section(connections, name, file)
+
+
+def _connections(data: dict[Any, Any], file: str) -> dict[str, Any] | None:
+    """The file's ``connections`` table, checked; ``None`` for a file that is one
+    connection."""
+    if "connections" not in data:
+        return None
     connections = data["connections"]
     if not isinstance(connections, dict):
         raise ConfigError(
@@ -183,21 +334,18 @@ def _select(data: dict[Any, Any], name: str | None, file: str) -> tuple[Key, dic
                 "(options go under connections.<name>)",
                 file=file,
             )
-    names = ", ".join(str(n) for n in connections)
     if not connections:
         raise ConfigError(f"{file}: connections: no connection defined", file=file)
-    if name is None:
-        if len(connections) > 1:
+    for name in connections:
+        if not isinstance(name, str):
             raise ConfigError(
-                f"{file}: connections: several connections ({names}); choose one by name",
+                f"{file}: connections: connection names should be strings, got {name!r}",
                 file=file,
             )
-        name = next(iter(connections))
-    elif name not in connections:
-        raise ConfigError(
-            f"{file}: connections: no connection named {name!r} (available: {names})",
-            file=file,
-        )
+    return connections
+
+
+def _section(connections: dict[str, Any], name: str, file: str) -> tuple[Key, dict[Any, Any]]:
     section = connections[name]
     if not isinstance(section, dict):
         raise ConfigError(
@@ -289,32 +437,61 @@ def dump_options(options: Options, *, mask_secrets: bool = True) -> dict[str, An
     """``options`` as plain JSON-able data (lists, dicts, strings, numbers, None).
 
     Every field is present, defaults included; ``ssl_options.context`` is left out.
-    With ``mask_secrets`` the SSL key password, the values of headers named like a
-    secret (Authorization, Proxy-Authorization, Cookie, anything with auth, token,
-    secret, password, api-key, session, ...) and such query parameters in ``path`` read
-    :data:`MASK`. Without it, :func:`~statews.options.resolve_options` of the result
-    gives back equal options (when no ``context`` was set).
+    With ``mask_secrets`` the options of :data:`~statews.redact.SECRET_OPTIONS` read
+    as ``repr(options)`` shows them: the SSL key password, the proxy's password, the
+    values of headers named like a secret (Authorization, Proxy-Authorization, Cookie,
+    anything with auth, token, secret, password, api-key, session, ...) and such query
+    parameters in ``path`` read :data:`MASK`. Without it,
+    :func:`~statews.options.resolve_options` of the result gives back equal options
+    (when no ``context`` was set).
     """
     data = options.model_dump(mode="json")
-    password = options.ssl_options.password
-    if password is not None:
-        data["ssl_options"]["password"] = MASK if mask_secrets else password.get_secret_value()
-    if mask_secrets:
-        data["headers"] = [
-            [name, MASK if _SECRET_NAME.search(name) else value] for name, value in data["headers"]
-        ]
-        data["path"] = _mask_query(data["path"])
-        data["proxy"] = redact_proxy_setting(data["proxy"], MASK)
+    if not mask_secrets:
+        password = options.ssl_options.password
+        if password is not None:
+            data["ssl_options"]["password"] = password.get_secret_value()
+        return data
+    for option in SECRET_OPTIONS:
+        *groups, name = option.split(".")
+        model: BaseModel = options
+        section = data
+        for group in groups:
+            model, section = getattr(model, group), section[group]
+        section[name] = to_jsonable_python(masked(option, getattr(model, name)))
     return data
 
 
-def _mask_query(path: str) -> str:
-    target, question, query = path.partition("?")
-    if not question:
-        return path
-    parameters = []
-    for parameter in query.split("&"):
-        name, equals, _ = parameter.partition("=")
-        secret = equals and _SECRET_NAME.search(unquote(name))
-        parameters.append(f"{name}={MASK}" if secret else parameter)
-    return f"{target}?{'&'.join(parameters)}"
+# --- the JSON Schema of a file ---------------------------------------------------------
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a configuration file, as :func:`load_config` reads it
+    (``specs/options.schema.json``, ``statews schema``): one connection's options at
+    the top level, or several under ``connections.<name>`` (nothing beside them), each
+    as :func:`statews.options.json_schema` describes one connection (``$defs.Options``).
+    Unknown keys are refused. Deterministic: the same schema on every call.
+    """
+    connection = json_schema()
+    definitions = connection.pop("$defs", {})
+    options = {"$ref": "#/$defs/Options"}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "statews configuration file",
+        "description": "The options of one connection at the top level, or of several "
+        "under connections.<name>; load with statews.config.load_config(path, name).",
+        "type": "object",
+        "$defs": {**definitions, "Options": connection},
+        "if": {"required": ["connections"]},
+        "then": {
+            "properties": {
+                "connections": {
+                    "description": "Named connections, each with its options.",
+                    "type": "object",
+                    "minProperties": 1,
+                    "additionalProperties": options,
+                }
+            },
+            "additionalProperties": False,
+        },
+        "else": options,
+    }

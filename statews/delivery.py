@@ -12,19 +12,20 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import trio
 
 from .events import Fragment, Frame
+from .modes import Active, parse_active
 
 if TYPE_CHECKING:
     from .connection import WebSocket
 
-__all__ = ["Active", "Closed", "Deliverer", "Delivery", "Failed", "Message"]
+__all__ = ["Active", "Closed", "Deliverer", "Delivery", "Failed", "Message", "parse_active"]
 
-#: A delivery mode: passive (``False``), active (``True``), or one message (``"once"``).
-Active = bool | Literal["once"]
+# Active (a delivery mode) and parse_active, its one validator, live in the trio-free
+# modes.py so that the options model can use them; they belong to this API too.
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,9 @@ own renderers. :func:`artifacts` builds every generated file of the repository, 
 Invariants:
 
 * The classes are the single source: :class:`Lifecycle` with its attribute docstrings,
-  :data:`~statews.lifecycle.OPERATIONS`, the :class:`~statews.options.Options` model and
-  :func:`~statews.options.json_schema`. Nothing here restates a state, an event or an
-  option.
+  :data:`~statews.lifecycle.OPERATIONS`, the :class:`~statews.options.Options` model,
+  :func:`~statews.options.json_schema` and :func:`~statews.config.config_json_schema`.
+  Nothing here restates a state, an event or an option.
 * Every text artifact is deterministic: the same classes give the same bytes. The DOT
   source is made so too (the library names clusters after object ids). Only the SVG
   depends on the installed Graphviz, and tests do not byte-compare it.
@@ -41,6 +41,7 @@ from statemachine.contrib.diagram.model import DiagramGraph
 from statemachine.contrib.diagram.renderers.mermaid import MermaidRenderer
 from statemachine.contrib.diagram.renderers.table import TransitionTableRenderer
 
+from .config import config_json_schema
 from .connection import WebSocket
 from .lifecycle import OPERATIONS, STATES, Lifecycle
 from .options import Options, json_schema
@@ -230,9 +231,10 @@ def _state_kind(state: Any) -> str:
 
 
 def options_schema() -> str:
-    """``specs/options.schema.json``: :func:`~statews.options.json_schema`, pretty-printed
-    with sorted keys and a final newline."""
-    return json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """``specs/options.schema.json``: :func:`~statews.config.config_json_schema` (a whole
+    configuration file), pretty-printed with sorted keys and a final newline."""
+    schema = config_json_schema()
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def options_doc() -> str:
@@ -259,8 +261,10 @@ def options_doc() -> str:
         "fields of `statews.Options`. Times are in seconds. `null` (Python `None`) means",
         "no limit where a type allows it. `host` or `url` is required; `url` sets",
         "`transport`, `host`, `port` and `path`, and the other keys override it.",
-        "The JSON Schema of these keys is `specs/options.schema.json`;",
-        "`statews check FILE` validates a file and prints the options it resolves to.",
+        "`specs/options.schema.json` is the JSON Schema of a configuration file: these",
+        "keys at the top level for one connection, or under `connections.<name>` for",
+        "several; `statews check FILE` validates every connection of a file, checks that",
+        "the files it names exist, and prints the options it resolves to.",
         "",
         *_table(("Option", "Type", "Default", "Description"), rows),
     ]

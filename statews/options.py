@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import base64
 import difflib
-import os
 import re
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote, unquote, urlsplit
 
@@ -39,6 +37,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .deflate import DeflateSettings
 from .errors import OptionsError
+from .redact import masked
 from .schema import (
     PATH,
     Active,
@@ -60,6 +59,7 @@ from .schema import (
     input_json_schema,
     invalid,
 )
+from .tlscontext import create_context
 
 # Every printable ASCII character: quote() keeps these and percent-encodes the rest.
 _PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
@@ -95,6 +95,22 @@ class _Model(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             raise options_error(exc, group=self._group) from None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, value: Any) -> Any:
+        return cls.expand(value)
+
+    @classmethod
+    def expand(cls, value: object) -> object:
+        """``value`` given for this group as the mapping it stands for (a group may
+        accept a shorthand); anything else as it is. Also used when merging overrides."""
+        return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        # repr() and str() mask secrets as statews check does: a logged Options is safe.
+        for name, value in super().__repr_args__():
+            yield name, value if name is None else masked(dotted((*self._group, name)), value)
 
     def __setattr__(self, name: str, value: Any) -> None:
         """Options are immutable: :func:`resolve_options` makes a changed copy.
@@ -172,7 +188,8 @@ class DeflateOptions(_Model):
 
 
 class SSLOptions(_Model):
-    """How TLS is set up when ``transport`` is ``"ssl"``."""
+    """How TLS is set up when ``transport`` is ``"ssl"``. A ready :class:`ssl.SSLContext`
+    given for the whole group stands for ``{"context": ctx}``."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
     _group = ("ssl_options",)
@@ -222,6 +239,11 @@ class SSLOptions(_Model):
         default=None, description='ALPN protocols to offer, e.g. ["http/1.1"]; None offers none.'
     )
 
+    @classmethod
+    def expand(cls, value: object) -> object:
+        """A ready context stands for ``{"context": context}``; other values as they are."""
+        return {"context": value} if isinstance(value, ssl.SSLContext) else value
+
     @model_validator(mode="after")
     def _consistent(self) -> SSLOptions:
         if self.context is not None:
@@ -236,82 +258,20 @@ class SSLOptions(_Model):
         return self
 
     def create_context(self) -> ssl.SSLContext:
-        """The SSL context for a connection: ``context`` if given, else a new one.
-
-        A new context starts from :func:`ssl.create_default_context` (certificate and
-        host name verification on); ``cafile``/``capath``/``cadata`` replace the system
-        CA store, ``certfile``/``keyfile``/``password`` add a client certificate,
-        ``verify=False`` turns verification off, ``alpn_protocols`` are offered.
+        """The SSL context for a connection: ``context`` if given, else a new one built
+        as :func:`statews.tlscontext.create_context` says.
 
         Raises:
-            OptionsError: a file or PEM text cannot be loaded; ``option`` names it
-                (``ssl_options.cafile``, ...).
+            OptionsError: a file or PEM text cannot be loaded; ``option`` names it.
         """
-        if self.context is not None:
-            return self.context
-        context = self._new_context()
-        if self.capath is not None and self.cafile is not None:
-            with _loading("capath", self.capath):
-                context.load_verify_locations(capath=_directory(self.capath))
-        if self.cadata is not None and (self.cafile is not None or self.capath is not None):
-            with _loading("cadata", None):
-                context.load_verify_locations(cadata=self.cadata)
-        if self.certfile is not None:
-            if self.keyfile is not None and not os.path.isfile(self.keyfile):
-                # load_cert_chain reports one error for both files; name the missing one.
-                raise _load_error("keyfile", self.keyfile, "No such file")
-            password = None if self.password is None else self.password.get_secret_value()
-            with _loading("certfile", self.certfile):
-                context.load_cert_chain(self.certfile, self.keyfile, password)
-        if not self.verify:
-            context.check_hostname = False  # must precede CERT_NONE
-            context.verify_mode = ssl.CERT_NONE
-        if self.alpn_protocols is not None:
-            context.set_alpn_protocols(list(self.alpn_protocols))
-        return context
-
-    def _new_context(self) -> ssl.SSLContext:
-        # create_default_context loads the system store only when no CA source is given,
-        # so the first given source is passed to it and the others are loaded after.
-        if self.cafile is not None:
-            with _loading("cafile", self.cafile):
-                return ssl.create_default_context(cafile=self.cafile)
-        if self.capath is not None:
-            with _loading("capath", self.capath):
-                return ssl.create_default_context(capath=_directory(self.capath))
-        if self.cadata is not None:
-            with _loading("cadata", None):
-                return ssl.create_default_context(cadata=self.cadata)
-        return ssl.create_default_context()
-
-
-def _directory(path: str) -> str:
-    # OpenSSL accepts a missing CA directory silently and then trusts nothing.
-    if not os.path.isdir(path):
-        raise NotADirectoryError(20, "Not a directory", path)
-    return path
-
-
-def _load_error(option: str, path: str | None, reason: object) -> OptionsError:
-    what = "cannot load" if path is None else f"cannot load {path!r}"
-    return OptionsError(f"ssl_options.{option}: {what}: {reason}", option=f"ssl_options.{option}")
-
-
-@contextmanager
-def _loading(option: str, path: str | None) -> Iterator[None]:
-    """Report a failure to load ``option`` as an OptionsError naming it."""
-    try:
-        yield
-    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        reason: object = exc
-        if isinstance(exc, OSError) and not isinstance(exc, ssl.SSLError) and exc.strerror:
-            reason = exc.strerror  # "No such file or directory", without "[Errno 2]"
-        raise _load_error(option, path, reason) from exc
+        return create_context(self)
 
 
 class Options(_Model):
     """Everything one connection needs, validated. Build with :func:`resolve_options`,
     :meth:`from_url`, ``Options(host=..., ...)`` or :func:`statews.config.load_config`.
+
+    ``repr()`` and ``str()`` show secrets masked (:mod:`statews.redact`).
 
     Raises:
         OptionsError: from construction, when an option is invalid or unknown.
@@ -416,11 +376,12 @@ class Options(_Model):
         default_factory=ConnectOptions, description="TCP connection options."
     )
     ssl_options: SSLOptions = Field(
-        default_factory=SSLOptions, description='TLS options, used when transport is "ssl".'
+        default_factory=SSLOptions,
+        description='TLS options, used when transport is "ssl". In Python, a ready '
+        'ssl.SSLContext here stands for {"context": ctx}.',
     )
     proxy: ProxySetting = Field(
         default="auto",
-        repr=False,  # may hold a password
         description="Proxy to tunnel through: an http://, https://, socks5:// (we resolve the "
         "host) or socks5h:// (the proxy resolves it) URL, user:password@ for authentication; "
         '"auto" takes it from the environment (wss_proxy/ws_proxy, then https_proxy/'
@@ -433,6 +394,19 @@ class Options(_Model):
         description="Connect over this Unix domain socket instead of TCP (and no proxy); "
         "host and port still make the Host header.",
     )
+
+    def __init__(self, /, **data: Any) -> None:
+        """Validate ``data``. A ``url`` key is read as :func:`resolve_options` reads it
+        in a mapping: the URL first, the other keys on top.
+
+        Raises:
+            OptionsError: an option or the URL is invalid, or an option is unknown.
+        """
+        if "url" in data:
+            data = _explicit(resolve_options(data))
+        super().__init__(**data)
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]  # as in _Model
 
     @property
     def secure(self) -> bool:
@@ -589,7 +563,7 @@ def _url_fields(url: object) -> tuple[dict[str, Any], str | None]:
     return fields, credentials
 
 
-def _groups(model: type[BaseModel]) -> dict[str, type[BaseModel]]:
+def _groups(model: type[BaseModel]) -> dict[str, type[_Model]]:
     """The fields of ``model`` that are option groups (sub-models), by name."""
     return {
         name: field.annotation
@@ -610,10 +584,11 @@ def _merge(
     """``base`` with ``layer`` on top; a mapping for a group updates that group's keys."""
     result = dict(base)
     groups = _groups(model)
-    for key, value in layer.items():
+    for key, given in layer.items():
         under = result.get(key)
         if isinstance(under, BaseModel):
             under = _explicit(under)
+        value = groups[key].expand(given) if key in groups else given
         if key in groups and isinstance(value, Mapping) and isinstance(under, Mapping):
             result[key] = _merge(dict(under), value, groups[key])
         else:

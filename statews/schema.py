@@ -12,13 +12,16 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
+from .errors import OptionsError
 from .handshake import RESERVED_HEADERS
 from .http11 import TCHARS
+from .modes import Active as ActiveMode
+from .modes import parse_active
 from .proxyconf import AUTO, parse_proxy_url
 
 __all__ = [
@@ -51,8 +54,6 @@ _CTL_IN_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 # Characters that cannot appear in a host name without changing the URL's structure.
 _BAD_HOST_CHAR = re.compile(r"[\x00-\x20\x7f/?#@\[\]\\%]")
 _BAD_PATH_CHAR = re.compile(r"[\x00-\x20\x7f#]")
-_TRUE = frozenset({"true", "yes", "on", "1"})
-_FALSE = frozenset({"false", "no", "off", "0"})
 
 
 def invalid(message: str) -> PydanticCustomError:
@@ -106,16 +107,12 @@ def _check_path(value: str) -> str:
     return value
 
 
-def _parse_active(value: object) -> bool | Literal["once"]:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word == "once":
-            return "once"
-        if word in _TRUE or word in _FALSE:
-            return word in _TRUE
-    raise invalid("Input should be true, false or 'once'")
+def _parse_active(value: object) -> ActiveMode:
+    try:
+        return parse_active(value)
+    except OptionsError as exc:
+        # pydantic puts the location ("active: ") in front itself.
+        raise invalid(str(exc).removeprefix("active: ")) from None
 
 
 def _parse_headers(value: object) -> tuple[tuple[str, str], ...]:
@@ -209,7 +206,7 @@ IPAddress = Annotated[str, AfterValidator(_check_ip_address)]
 RequestPath = Annotated[str, AfterValidator(_check_path)]
 FileName = Annotated[str, Field(min_length=1)]
 # Values with several input forms, stored in one normalised form.
-Active = Annotated[bool | Literal["once"], PlainValidator(_parse_active)]
+Active = Annotated[ActiveMode, PlainValidator(_parse_active)]
 Headers = Annotated[tuple[tuple[str, str], ...], BeforeValidator(_parse_headers)]
 Protocols = Annotated[
     tuple[Annotated[str, AfterValidator(_check_token)], ...], AfterValidator(_check_unique)

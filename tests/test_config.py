@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,14 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from statews.config import MASK, ConfigError, dump_options, load_config
+from statews.config import (
+    MASK,
+    ConfigError,
+    check_config,
+    dump_options,
+    load_config,
+    load_configs,
+)
 from statews.errors import OptionsError
 from statews.options import Options, SSLOptions, resolve_options
 
@@ -80,7 +88,8 @@ def test_example_secure(monkeypatch: pytest.MonkeyPatch) -> None:
     assert options.secure
     assert options.protocols == ("chat.v2", "chat.v1")
     assert options.headers == (("Origin", "https://localhost"), ("X-Client", "statews-example"))
-    assert options.ssl_options.cafile == str(EXAMPLES / "certs" / "ca.pem")
+    assert options.ssl_options.cafile == str(EXAMPLES / ".." / "certs" / "example-ca.pem")
+    options.ssl_options.create_context()  # the example's CA file exists and loads
     assert options.ssl_options.alpn_protocols == ("http/1.1",)
     monkeypatch.setenv("STATEWS_CLIENT", "ci")
     assert load_config(EXAMPLES / "secure.yaml").headers[1] == ("X-Client", "ci")
@@ -207,6 +216,122 @@ def test_bad_selection(tmp_path: Path, text: str, name: str | None, message: str
     path = write(tmp_path, "c.toml", text)
     error = config_error(path, name)
     assert str(error) == f"{path}: {message}"
+
+
+# --- every connection of a file ----------------------------------------------------------
+
+
+def test_load_configs_gives_every_connection(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.toml", MULTI)
+    configs = load_configs(path)
+    assert list(configs) == ["alpha", "beta"]
+    for name, options in configs.items():
+        assert options == load_config(path, name)
+    one = write(tmp_path, "one.toml", 'url = "ws://o/"\n')
+    assert load_configs(one) == {None: load_config(one)}
+
+
+def test_load_configs_reports_every_invalid_connection(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("STATEWS_T_UNSET", raising=False)
+    text = (
+        '[connections.a]\nhost = "h"\nport = 0\n'
+        '[connections.b]\nurl = "ws://b/"\n'
+        '[connections.c]\nhost = "${STATEWS_T_UNSET}"\n'
+    )
+    path = write(tmp_path, "c.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_configs(path)
+    problems = [str(problem) for problem in info.value.problems]
+    assert problems == [
+        f"{path}: connections.a.port: Input should be greater than or equal to 1",
+        f"{path}: connections.c.host: environment variable 'STATEWS_T_UNSET' is not set "
+        "(write ${STATEWS_T_UNSET:-default} to give a default)",
+    ]
+    assert str(info.value) == "; ".join(problems)
+    assert (info.value.file, info.value.option) == (str(path), "port")
+    # One problem is raised as it is.
+    write(
+        tmp_path, "c.toml", '[connections.a]\nhost = "h"\nport = 0\n[connections.b]\nhost = "b"\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_configs(path)
+    assert info.value.problems == (info.value,)
+    assert (
+        str(info.value) == f"{path}: connections.a.port: Input should be greater than or equal to 1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("connections = {}\n", "connections: no connection defined"),
+        ("[connections]\na = 1\n", "connections.a: expected a mapping of options, got a int"),
+    ],
+)
+def test_load_configs_bad_structure(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, "c.toml", text)
+    with pytest.raises(ConfigError, match="^" + re.escape(f"{path}: {message}") + "$"):
+        load_configs(path)
+
+
+def test_connection_names_must_be_strings(tmp_path: Path) -> None:
+    path = write(tmp_path, "c.yaml", "connections:\n  1: {host: h}\n")
+    message = f"{path}: connections: connection names should be strings, got 1"
+    for load in (load_configs, load_config):
+        with pytest.raises(ConfigError, match="^" + re.escape(message) + "$"):
+            load(path)
+
+
+def test_check_config_finds_missing_files(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("x", encoding="utf-8")
+    (tmp_path / "certs").mkdir()
+    text = (
+        '[connections.ok]\nhost = "h"\nunix_path = "sock"\n'
+        '[connections.ok.ssl_options]\ncafile = "ca.pem"\ncapath = "certs"\n'
+        '[connections.bad]\nhost = "h"\nunix_path = "nodir/sock"\n'
+        '[connections.bad.ssl_options]\ncafile = "nope.pem"\ncapath = "ca.pem"\n'
+        'certfile = "certs"\nkeyfile = "key.pem"\n'
+    )
+    path = write(tmp_path, "c.toml", text)
+    assert set(load_configs(path)) == {"ok", "bad"}  # loading does not look at files
+    with pytest.raises(ConfigError) as info:
+        check_config(path)
+    assert [(str(p), p.option) for p in info.value.problems] == [
+        (
+            f"{path}: connections.bad.ssl_options.cafile: no such file: "
+            f"{str(tmp_path / 'nope.pem')!r}",
+            "ssl_options.cafile",
+        ),
+        (
+            f"{path}: connections.bad.ssl_options.capath: not a directory: "
+            f"{str(tmp_path / 'ca.pem')!r}",
+            "ssl_options.capath",
+        ),
+        (
+            f"{path}: connections.bad.ssl_options.certfile: not a file: "
+            f"{str(tmp_path / 'certs')!r}",
+            "ssl_options.certfile",
+        ),
+        (
+            f"{path}: connections.bad.ssl_options.keyfile: no such file: "
+            f"{str(tmp_path / 'key.pem')!r}",
+            "ssl_options.keyfile",
+        ),
+        (
+            f"{path}: connections.bad.unix_path: no such directory "
+            f"{str(tmp_path / 'nodir')!r} for the socket",
+            "unix_path",
+        ),
+    ]
+    assert check_config(path, "ok") == {"ok": load_config(path, "ok")}
+    with pytest.raises(ConfigError) as info:
+        check_config(path, "bad")
+    assert len(info.value.problems) == 5
+    top = write(tmp_path, "top.toml", 'host = "h"\n[ssl_options]\ncafile = "gone.pem"\n')
+    with pytest.raises(ConfigError, match=r"top\.toml: ssl_options\.cafile: no such file"):
+        check_config(top)
 
 
 # --- interpolation -----------------------------------------------------------------------

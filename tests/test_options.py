@@ -6,16 +6,23 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+import trio
 import trustme
 from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from peers import WsServer, start_ws_server
 from pydantic import BaseModel, SecretStr, ValidationError
 
+import statews
+from statews.config import dump_options, load_config
+from statews.delivery import parse_active
 from statews.errors import OptionsError, WebSocketError
 from statews.options import (
     ConnectOptions,
@@ -147,8 +154,8 @@ INVALID: list[tuple[dict[str, Any], str, str]] = [
         "connect_timeout: Input should be a number, not a boolean",
         "connect_timeout",
     ),
-    ({"active": "maybe"}, "active: Input should be true, false or 'once'", "active"),
-    ({"active": 1}, "active: Input should be true, false or 'once'", "active"),
+    ({"active": "maybe"}, "active: Input should be true, false or 'once', got 'maybe'", "active"),
+    ({"active": 1}, "active: Input should be true, false or 'once', got 1", "active"),
     (
         {"protocols": ["chat", "a b"]},
         "protocols[1]: Input should be an HTTP token, got 'a b'",
@@ -452,6 +459,21 @@ def test_bad_url(url: str, message: str) -> None:
     assert error.option == "url"
 
 
+def test_url_as_a_constructor_key() -> None:
+    assert Options(url="ws://h/") == resolve_options("ws://h/")
+    given = {"url": "wss://u:p@h:1/a?x=1", "port": 2, "path": "/b", "recv_timeout": 3}
+    options = Options(**given)
+    assert options == resolve_options(given)
+    assert (options.transport, options.host, options.port, options.path) == ("ssl", "h", 2, "/b")
+    assert options.headers == (("Authorization", "Basic " + base64.b64encode(b"u:p").decode()),)
+    assert options.model_fields_set == resolve_options(given).model_fields_set
+    error = options_error(Options, url="ftp://h/")
+    assert error.option == "url"
+    assert str(error) == "url: Input should be a ws:// or wss:// URL, got scheme 'ftp'"
+    error = options_error(Options, url="ws://h/", bogus=1)
+    assert str(error) == "unknown option 'bogus'"
+
+
 def test_url_with_bad_ipv6_literal() -> None:
     error = options_error(Options.from_url, "ws://[nothost]/")
     assert str(error).startswith("url: Input should be a valid URL (")
@@ -721,6 +743,53 @@ def test_given_context_is_used_as_is(cafile: str) -> None:
     assert str(error).startswith("ssl_options.context: Input should be an instance of SSLContext")
 
 
+def test_a_ready_context_stands_for_the_group() -> None:
+    context = ssl.create_default_context()
+    options = Options(host="h", transport="ssl", ssl_options=context)
+    assert options.ssl_options.context is context
+    assert options.ssl_options == SSLOptions(context=context)
+    # Through resolve_options' overrides, as open_websocket(url, ssl_options=ctx) passes it.
+    assert resolve_options("wss://h/", ssl_options=context).ssl_options.context is context
+    # A context plus server_hostname, in either order of layers.
+    named = resolve_options(
+        {"url": "wss://h/", "ssl_options": {"server_hostname": "sni.example"}},
+        ssl_options=context,
+    ).ssl_options
+    assert (named.context, named.server_hostname) == (context, "sni.example")
+    again = resolve_options(options, ssl_options={"server_hostname": "sni.example"})
+    assert again.ssl_options == named
+    # Like {"context": ctx}, it does not silently drop options that configure a context.
+    error = options_error(
+        resolve_options, {"host": "h", "ssl_options": {"cafile": "/ca.pem"}}, ssl_options=context
+    )
+    assert str(error) == "ssl_options: context cannot be combined with cafile"
+    # Files cannot give a context: the schema still wants a table of the file options.
+    schema = json_schema()
+    assert set(schema["properties"]["ssl_options"]) == {"$ref", "description"}
+    assert "context" not in schema["$defs"]["SSLOptions"]["properties"]
+
+
+async def test_open_websocket_with_a_bare_context(
+    nursery: trio.Nursery, server_context: ssl.SSLContext, ca: trustme.CA
+) -> None:
+    server = await start_ws_server(nursery, ssl=server_context)
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    url = f"wss://localhost:{server.port}/echo"
+    with trio.fail_after(5):
+        async with statews.open_websocket(url, ssl_options=context) as ws:
+            assert ws.options.ssl_options.context is context
+            await ws.send(statews.Text("trusted"))
+            assert await ws.recv() == statews.Text("trusted")
+        # server_hostname beside a ready context picks the name checked on the certificate.
+        with pytest.raises(statews.TLSError, match=r"example\.org"):
+            async with statews.open_websocket(
+                url, ssl_options={"context": context, "server_hostname": "example.org"}
+            ):
+                pass
+    await server.server.aclose()
+
+
 def test_alpn_protocols_are_offered() -> None:
     options = resolve_options(
         {"host": "h", "ssl_options": {"alpn_protocols": ["http/1.1"]}}
@@ -875,3 +944,107 @@ def test_every_field_is_documented() -> None:
     schema = json_schema()
     for name, prop in schema["properties"].items():
         assert prop.get("description"), name
+
+
+# --- secrets in repr and str --------------------------------------------------------------
+
+SECRETS = Options(
+    url="ws://user:pa55@h/feed?symbols=a&access_token=t0k&apiKey=k3y",
+    headers={"Cookie": "session=c00kie", "X-Auth-Token": "t0ken2", "X-Trace": "visible"},
+    proxy="http://puser:ppa55@proxy.example:3128",
+    ssl_options={"certfile": "/c.pem", "password": "kpa55"},
+)
+SECRET_VALUES = ["pa55", "t0k", "k3y", "c00kie", "t0ken2", "ppa55", "kpa55", "dXNlcjpwYTU1"]
+
+
+@pytest.mark.parametrize("show", [repr, str])
+def test_repr_and_str_mask_secrets_as_check_does(show: Any) -> None:
+    text = show(SECRETS)
+    for secret in SECRET_VALUES:
+        assert secret not in text
+    dumped = dump_options(SECRETS, mask_secrets=True)
+    # The same masked values as statews check shows, field by field.
+    assert f"path={dumped['path']!r}" in text
+    assert f"headers={tuple(map(tuple, dumped['headers']))!r}" in text
+    assert f"proxy={dumped['proxy']!r}" in text
+    assert dumped["proxy"] == "http://puser:***@proxy.example:3128"
+    assert "password='***'" in text
+    assert "('X-Trace', 'visible')" in text
+    for secret in SECRET_VALUES[-1:]:
+        assert secret not in show(SECRETS.ssl_options)
+    assert "password='***'" in show(SECRETS.ssl_options)
+    # Masking is for display only: the options themselves are untouched.
+    assert SECRETS.ssl_options.password == SecretStr("kpa55")
+    assert SECRETS.path.endswith("access_token=t0k&apiKey=k3y")
+
+
+# --- the active mode: one validator for every entry point ---------------------------------
+
+ACTIVE_GOOD: list[tuple[Any, Any]] = [
+    (True, True),
+    (False, False),
+    ("once", "once"),
+    (" ONCE ", "once"),
+    ("true", True),
+    ("True", True),
+    ("yes", True),
+    ("on", True),
+    ("1", True),
+    ("false", False),
+    ("NO", False),
+    ("off", False),
+    ("0", False),
+]
+ACTIVE_BAD: list[Any] = ["twice", "", "2", "onc", 1, 0, None, ["once"]]
+
+
+@pytest.mark.parametrize(("value", "mode"), ACTIVE_GOOD)
+def test_active_accepted_everywhere(value: Any, mode: Any, tmp_path: Path) -> None:
+    assert parse_active(value) is mode or parse_active(value) == mode == "once"
+    assert Options(host="h", active=value).active == mode
+    assert resolve_options({"host": "h", "active": value}).active == mode
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"host": "h", "active": value}), encoding="utf-8")
+    assert load_config(path).active == mode
+
+
+@pytest.mark.parametrize("value", ACTIVE_BAD)
+def test_active_refused_everywhere(value: Any, tmp_path: Path) -> None:
+    message = "Input should be true, false or 'once', got"
+    error = options_error(parse_active, value)
+    assert (error.option, str(error).startswith(f"active: {message}")) == ("active", True)
+    error = options_error(Options, host="h", active=value)
+    assert (error.option, str(error)) == ("active", str(options_error(parse_active, value)))
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"connections": {"a": {"host": "h", "active": value}}}))
+    error = options_error(load_config, path)
+    assert str(error).startswith(f"{path}: connections.a.active: {message}")
+
+
+def _connect_active(server: WsServer, value: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "statews", "connect", server.url(), "--send", "hi"]
+    return subprocess.run(
+        [*command, "--active", value],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
+
+
+async def test_active_on_the_command_line(ws_server: WsServer) -> None:
+    """``statews connect --active X`` accepts and refuses what Options does."""
+    for value, _ in ACTIVE_GOOD:
+        if isinstance(value, str):
+            result = await trio.to_thread.run_sync(_connect_active, ws_server, value)
+            assert (result.returncode, result.stdout) == (0, "< hi\n"), (value, result.stderr)
+    for value in ACTIVE_BAD:
+        if isinstance(value, str):
+            result = await trio.to_thread.run_sync(_connect_active, ws_server, value)
+            assert result.returncode == 2, value
+            assert result.stdout == ""
+            expected = str(options_error(parse_active, value)).removeprefix("active: ")
+            assert f"argument --active: {expected}" in result.stderr

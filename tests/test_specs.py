@@ -1,5 +1,6 @@
 """The generated specs and docs are current, and the examples agree with the model and
-the JSON Schema (both accept the examples; both refuse the same mistakes)."""
+the JSON Schema of a configuration file (both accept the examples, whole files; both
+refuse the same mistakes)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import yaml
 
 import statews.diagrams
-from statews.config import load_config
+from statews.config import config_json_schema, load_config, load_configs
 from statews.diagrams import COMMAND, TEXT_ARTIFACTS, attribute_docs, lifecycle_spec
 from statews.errors import OptionsError
 from statews.lifecycle import OPERATIONS, STATES, Lifecycle
@@ -21,7 +22,7 @@ from statews.options import Options, json_schema, resolve_options
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "specs/examples").iterdir())
-VALIDATOR = jsonschema.Draft202012Validator(json_schema())
+VALIDATOR = jsonschema.Draft202012Validator(config_json_schema())
 
 
 @pytest.mark.parametrize("path", sorted(TEXT_ARTIFACTS))
@@ -32,10 +33,14 @@ def test_committed_artifact_is_current(path: str) -> None:
     assert text == TEXT_ARTIFACTS[path](), f"{path} is stale: run {COMMAND}"
 
 
-def test_schema_file_is_the_model_schema() -> None:
+def test_schema_file_is_the_schema_of_a_configuration_file() -> None:
     committed = json.loads((ROOT / "specs/options.schema.json").read_text(encoding="utf-8"))
-    assert committed == json_schema()
+    assert committed == config_json_schema()
     jsonschema.Draft202012Validator.check_schema(committed)
+    # One connection's schema, as the docs read it, is kept whole under $defs.
+    connection = json_schema()
+    definitions = connection.pop("$defs")
+    assert committed["$defs"] == {**definitions, "Options": connection}
 
 
 def _parse(path: Path) -> dict[str, Any]:
@@ -78,10 +83,55 @@ def test_example_loads(
         assert options.url.split("?")[0] in section["url"]
 
 
-@pytest.mark.parametrize(("path", "name", "section"), EXAMPLE_CONNECTIONS)
-def test_example_matches_the_schema(path: Path, name: str | None, section: dict[str, Any]) -> None:
-    errors = [f"{'.'.join(map(str, e.path))}: {e.message}" for e in VALIDATOR.iter_errors(section)]
-    assert errors == []
+def _schema_errors(document: object) -> list[str]:
+    return [f"{e.json_path}: {e.message}" for e in VALIDATOR.iter_errors(document)]
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_file_matches_the_schema(path: Path) -> None:
+    assert _schema_errors(_parse(path)) == []
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_a_typo_in_an_example_fails_the_schema(path: Path) -> None:
+    data = _parse(path)
+    section = next(iter(data["connections"].values())) if "connections" in data else data
+    section["max_queu"] = 1
+    errors = _schema_errors(data)
+    assert len(errors) == 1
+    assert "'max_queu' was unexpected" in errors[0]
+
+
+# Whole files that the loader and the schema must both accept, or both refuse.
+FILE_AGREEMENT = [
+    ({"connections": {"a": {"url": "ws://h/"}, "b": {"host": "h", "port": 1}}}, True),
+    ({"connections": {"a": {"url": "ws://h/", "ssl_options": {"verify": False}}}}, True),
+    ({"url": "ws://h/", "host": "other"}, True),
+    ({"connections": {}}, False),
+    ({"connections": {"a": {"url": "ws://h/"}}, "host": "h"}, False),  # beside connections
+    ({"connections": {"a": {"host": "h", "bogus": 1}}}, False),
+    ({"connections": {"a": {"host": "h"}, "b": {"port": 1}}}, False),  # b has no host
+    ({"connections": {"a": {"host": "h", "deflate": {"treshold": 1}}}}, False),
+    ({"connections": {"a": ["host", "h"]}}, False),
+    ({"connections": [{"host": "h"}]}, False),
+    ({"connection": {"a": {"host": "h"}}}, False),
+]
+
+
+@pytest.mark.parametrize(("document", "valid"), FILE_AGREEMENT)
+def test_schema_and_loader_agree_on_files(
+    document: dict[str, Any], valid: bool, tmp_path: Path
+) -> None:
+    assert VALIDATOR.is_valid(document) is valid, _schema_errors(document)
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    try:
+        load_configs(path)
+    except OptionsError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted is valid
 
 
 # Documents that the model and the schema must both accept, or both refuse.
