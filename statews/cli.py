@@ -1,32 +1,62 @@
 """The ``statews`` command line: connect, serve, demo, diagram, schema and check.
 
 Built on the public API only (:func:`statews.open_websocket`, :func:`statews.start_link`,
-:mod:`statews.config`, :mod:`statews.diagrams`, :mod:`statews.server`).
+:func:`statews.connect_forever`, :mod:`statews.config`, :mod:`statews.diagrams`,
+:mod:`statews.server`); the connect session itself is :mod:`statews.console`.
 
-``statews connect URL|CONFIG`` is an interactive client in the manner of wscat: each
-line read on stdin is sent as a text message, each message received is printed on
-stdout as ``< text`` (binary as ``< [binary N bytes] <hex of the first 32>``). With
-``--json`` stdout has one JSON object per line: ``{"event": "connected", "url": ...,
-"subprotocol": ...}``, then ``{"direction": "in", "type": "text", "data": ...}`` per
-message (``"binary"``, ``"ping"``, ``"pong"`` data in base64), then ``{"event":
-"closed", "code": ..., "reason": ...}`` (plus ``"sent"``, our Close code, when no Close
-came back and the code is 1006). Sent messages are not printed, so stdout holds
-only what the server said; with ``-v`` they are echoed on stderr as ``> text``.
+``statews connect URL|CONFIG|HOST:PORT`` is a client in the manner of wscat and
+websocat: each line read on stdin is sent as a text message (``-b``: binary), each
+message received is printed on stdout. A bare ``host:port[/path]`` means
+``ws://host:port/path``.
+
+Output. A text message is printed as it is; a binary message as ``base64:`` and the
+base64 (RFC 4648, padded) of its whole payload, so that it can be decoded back
+(:func:`statews.console.parse_message`); with ``--show-ping`` pings and pongs as
+``[ping N bytes] <hex>``. Lines carry a ``< `` prefix only when stdout is a terminal
+(``--prefix``/``--no-prefix`` decide otherwise), so that ``statews connect URL --send
+'{"a": 1}' | jq .`` works. With ``--json`` stdout has one JSON object per line:
+``{"event": "connected", "url": ..., "subprotocol": ...}``, then ``{"direction": "in",
+"type": "text", "data": ...}`` per message (``"binary"``, ``"ping"``, ``"pong"`` data
+in base64), ``{"event": "pong", "round_trip": seconds}`` per answered ping of ours with
+``--show-ping``, then ``{"event": "closed", "code": ..., "reason": ...}`` (plus
+``"sent"``, our Close code, when no Close came back and the code is 1006, and
+``"dropped_messages"`` when some were dropped while closing). Sent messages are not
+printed, so stdout holds only what the server said; with ``-v`` they are echoed on
+stderr as ``> text``.
+
+Ending. At the end of the input, ``connect`` keeps printing what arrives until the
+server closes or no message came for ``--wait`` seconds (default 1; 0 closes at once),
+then closes with 1000 and prints everything received before the server's Close.
+``-n`` stays connected instead; ``--count N`` closes after N messages received;
+``-1`` sends one message (the first line, or ``--send``), prints one reply and closes.
 ``--send TEXT`` (repeatable) sends instead of reading stdin and closes after
-``--count`` messages (default: as many as were sent). Without ``--send``, end of input
-closes with 1000, unless ``--count`` messages are still awaited.
+``--count`` messages (default: as many as were sent). ``-r`` reconnects (backoff, as
+:func:`statews.connect_forever`) when the connection ends abnormally; ``--send`` texts
+are sent again on each connection. On stdin, ``/ping [data]`` pings and prints the
+round trip, ``/close [code [reason]]`` closes; every other line is a message.
+
+Options. ``-o key=value`` (repeatable) sets any option of the model, dotted for groups
+(``-o deflate.compress_level=1``); the value is read as JSON, else as a TOML value,
+else taken as a string. The other flags (``-H``, ``--protocol``, ``--origin``,
+``--active``, ``-k``) apply on top. ``-k`` turns TLS verification off and says so on
+stderr, always.
 
 Invariants:
 
 * Every failure that an exit code names ends the command with one line
-  ``statews: <reason>`` on stderr, never a traceback. The codes (:class:`Exit`): 0 the
-  connection closed normally (1000/1001, or we closed it as asked), 1 any other error,
-  2 usage error, 3 invalid options or configuration file, 4 opening handshake failed
-  (refused, rejected, invalid, TLS, proxy), 5 protocol error or abnormal close,
-  6 timeout (``--timeout``, ``connect_timeout``, ``recv_timeout``), 130 interrupted.
+  ``statews: <reason>`` on stderr, never a traceback (``-v`` adds details: the
+  status, headers and start of the body of a rejected handshake). The codes
+  (:class:`Exit`): 0 the connection closed normally (1000/1001, or we closed it as
+  asked), 1 any other error, 2 usage error (the command's usage is printed), 3 invalid
+  options or configuration file (also a missing optional package), 4 opening
+  handshake failed (refused, rejected, invalid, TLS, proxy), 5 protocol error or
+  abnormal close, 6 timeout (``--timeout``, ``connect_timeout``, ``recv_timeout``),
+  7 messages received while closing were dropped (past ``closing_buffer_size``),
+  130 interrupted.
 * stdout carries results only (messages, JSON records, schema, diagram, options);
   everything else goes to stderr. ``-v`` turns on DEBUG logs of the ``statews.*``
-  loggers only (lifecycle transitions come from ``statews.lifecycle``).
+  loggers only (lifecycle transitions come from ``statews.lifecycle``). Output into a
+  closed pipe (``| head``) ends the command quietly.
 * stdin is read without blocking the event loop: through a non-blocking
   :class:`trio.lowlevel.FdStream` for pipes, sockets and terminals (its blocking flag is
   restored afterwards), through a worker thread otherwise.
@@ -35,13 +65,15 @@ Invariants:
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import logging
 import math
+import os
+import re
+import signal
 import sys
+import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from enum import IntEnum
 from functools import partial
 from pathlib import Path
@@ -50,33 +82,44 @@ from typing import Any, Final, TextIO
 import trio
 
 from . import __version__
-from .client import open_websocket, start_link
+from .client import start_link
 from .config import ConfigError, check_config, dump_options, load_config
-from .connection import WebSocket
-from .delivery import Active, Message, parse_active
+from .console import (
+    DEFAULT_WAIT,
+    CommandTimeout,
+    DroppedMessages,
+    Plan,
+    Transcript,
+    close_text,
+    connect_session,
+    describe,
+    session_failure,
+)
+from .delivery import Active, parse_active
 from .errors import (
-    CloseCode,
     ConnectionClosed,
     ConnectionClosedOK,
     ConnectTimeout,
     HandshakeError,
-    InvalidStateError,
+    HandshakeRejected,
     OptionsError,
     ProtocolError,
     RecvTimeout,
 )
-from .events import Binary, Frame, Ping, Pong, Text
+from .events import Binary, Text
 from .options import Options, resolve_options
-from .stdin import read_lines, stdin_chunks
 
 __all__ = ["Exit", "exit_code_for", "main"]
 
 #: File name endings that make a ``connect``/``check`` target a configuration file.
 CONFIG_SUFFIXES: Final = (".toml", ".json", ".yaml", ".yml")
-#: Bytes of a binary message shown in hex.
-PREVIEW_BYTES: Final = 32
 #: How long ``statews demo`` may take in all.
 DEMO_TIMEOUT: Final = 10.0
+#: Bytes of a rejected handshake's body shown with ``-v``.
+BODY_PREVIEW: Final = 200
+
+# A bare host:port[/path] target: a name, an IPv4 address or a bracketed IPv6 address.
+_BARE_TARGET = re.compile(r"(?:\[[0-9A-Fa-f:.%]+\]|[A-Za-z0-9._-]+):\d+(?:/.*)?")
 
 
 class Exit(IntEnum):
@@ -89,6 +132,7 @@ class Exit(IntEnum):
     HANDSHAKE = 4
     PROTOCOL = 5
     TIMEOUT = 6
+    DROPPED = 7
     INTERRUPTED = 130
 
 
@@ -96,20 +140,22 @@ class UsageError(Exception):
     """The command line is inconsistent in a way argparse cannot see."""
 
 
-class CommandTimeout(Exception):
-    """``--timeout`` (or the demo's bound) expired."""
+class MissingExtra(Exception):
+    """An optional package the command needs is not installed."""
 
 
 def exit_code_for(error: BaseException) -> Exit:
     """The exit status that reports ``error``."""
     if isinstance(error, UsageError):
         return Exit.USAGE
-    if isinstance(error, OptionsError):
+    if isinstance(error, OptionsError | MissingExtra):
         return Exit.OPTIONS
     if isinstance(error, ConnectTimeout | RecvTimeout | CommandTimeout):
         return Exit.TIMEOUT
     if isinstance(error, HandshakeError):
         return Exit.HANDSHAKE
+    if isinstance(error, DroppedMessages):
+        return Exit.DROPPED
     if isinstance(error, ConnectionClosedOK):
         return Exit.OK
     if isinstance(error, ProtocolError | ConnectionClosed):
@@ -124,9 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``statews`` with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
-    command: Callable[[argparse.Namespace], Exit] = args.run
     try:
-        return int(command(args))
+        return _run(args)
+    except BrokenPipeError:
+        # The reader left (| head): end quietly; stdout goes nowhere so that the
+        # interpreter's final flush does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return int(Exit.ERROR)
     except BaseException as exc:
         error = _unwrap(exc)
         if isinstance(error, KeyboardInterrupt):  # Ctrl-C is how a server is stopped
@@ -135,16 +185,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code is Exit.ERROR and not isinstance(error, _REPORTED):
             raise  # a bug: keep the traceback
         _fail(_reason(error))
+        if args.verbose and isinstance(error, HandshakeRejected):
+            _show_rejection(error)
         return int(code)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the command; a closed stdout comes out as a bare BrokenPipeError."""
+    command: Callable[[argparse.Namespace], Exit] = args.run
+    try:
+        code = int(command(args))
+        sys.stdout.flush()  # here, so that a closed pipe is met inside main's handler
+    except BaseException as exc:
+        if isinstance(_unwrap(exc), BrokenPipeError):
+            raise _unwrap(exc) from None
+        raise
+    else:
+        return code
 
 
 # Errors that are the environment's, not bugs: reported on one line, exit 1.
 _REPORTED = (OSError, ImportError)
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help with "(default: ...)" after each option that has a meaningful default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: shows defaults in its help, and reports an unknown
+    argument with its own usage (not the top-level one)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``statews`` and its subcommands."""
-    common = argparse.ArgumentParser(add_help=False)
+    common = _CommandParser(add_help=False)
     common.add_argument(
         "-v",
         "--verbose",
@@ -158,59 +250,28 @@ def build_parser() -> argparse.ArgumentParser:
     # Its own -v: a shared (parents=) action would share the default with the commands'.
     parser.add_argument("-v", "--verbose", action="store_true", help="as COMMAND -v")
     parser.add_argument("--version", action="version", version=f"statews {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_CommandParser
+    )
 
     connect = commands.add_parser(
         "connect",
         parents=[common],
         help="talk to a WebSocket server from the terminal or a script",
-        description="Connect; send stdin lines (or --send texts) as text messages; print "
-        "what arrives. Exit 0 on a normal close, 3 bad options, 4 handshake failed, "
-        "5 protocol error or abnormal close, 6 timeout.",
+        description="Connect; send stdin lines (or --send texts) as messages; print what "
+        "arrives (binary as base64:...). At the end of input, wait until the server is "
+        "quiet, then close. Exit 0 on a normal close, 3 bad options, 4 handshake failed, "
+        "5 protocol error or abnormal close, 6 timeout, 7 messages dropped while closing.",
     )
-    connect.add_argument("target", metavar="URL|CONFIG", help="ws:// URL or configuration file")
-    connect.add_argument("--name", help="the connection to use in a configuration file")
-    connect.add_argument(
-        "-H",
-        "--header",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="add a request header (repeatable)",
-    )
-    connect.add_argument(
-        "--protocol", action="append", default=[], metavar="P", help="offer a subprotocol"
-    )
-    connect.add_argument(
-        "--active",
-        type=_active,
-        metavar="MODE",
-        help="delivery mode (as in hackney_ws): true, false or once (also yes/no, on/off, "
-        "1/0, in any case); messages are printed either way",
-    )
-    connect.add_argument(
-        "--send",
-        action="append",
-        metavar="TEXT",
-        help="send TEXT instead of reading stdin (repeatable), then close after --count",
-    )
-    connect.add_argument(
-        "--count",
-        type=_natural,
-        metavar="N",
-        help="close after receiving N messages (default with --send: as many as sent)",
-    )
-    connect.add_argument("--json", action="store_true", help="print one JSON object per line")
-    connect.add_argument(
-        "--timeout", type=_seconds, metavar="S", help="give up after S seconds in all (exit 6)"
-    )
+    _connect_arguments(connect)
     connect.set_defaults(run=_connect_command)
 
     serve = commands.add_parser(
         "serve",
         parents=[common],
         help="run the built-in echo server",
-        description="Echo every message back (needs the websockets package).",
+        description="Echo every message back (needs the websockets package). Ctrl-C "
+        "closes the clients with 1001.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument(
@@ -268,6 +329,110 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _connect_arguments(connect: argparse.ArgumentParser) -> None:
+    connect.add_argument(
+        "target", metavar="URL|CONFIG|HOST:PORT", help="ws:// URL, configuration file or host:port"
+    )
+    connect.add_argument("--name", help="the connection to use in a configuration file")
+    connect.add_argument(
+        "-o",
+        dest="option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set an option (repeatable; dotted for groups: -o deflate.compress_level=1)",
+    )
+    connect.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="add a request header (repeatable)",
+    )
+    connect.add_argument(
+        "--protocol", action="append", default=[], metavar="P", help="offer a subprotocol"
+    )
+    connect.add_argument("--origin", help="send this Origin header")
+    connect.add_argument(
+        "-k",
+        "--insecure",
+        action="store_true",
+        help="do not verify the server's TLS certificate and host name (warns on stderr)",
+    )
+    connect.add_argument(
+        "--active",
+        type=_active,
+        metavar="MODE",
+        help="delivery mode (as in hackney_ws): true, false or once (also yes/no, on/off, "
+        "1/0, in any case); messages are printed either way",
+    )
+    connect.add_argument(
+        "--send",
+        action="append",
+        metavar="TEXT",
+        help="send TEXT instead of reading stdin (repeatable), then close after --count",
+    )
+    connect.add_argument(
+        "--count",
+        type=_natural,
+        metavar="N",
+        help="close after receiving N messages (default with --send: as many as sent)",
+    )
+    connect.add_argument(
+        "-b", "--binary", action="store_true", help="send lines (and --send texts) as binary"
+    )
+    connect.add_argument(
+        "-1",
+        "--one-message",
+        dest="one",
+        action="store_true",
+        help="send one message (the first line, or --send), print one reply, close",
+    )
+    connect.add_argument(
+        "-n",
+        "--no-close",
+        action="store_true",
+        help="stay connected after the end of input (until the server closes)",
+    )
+    connect.add_argument(
+        "--wait",
+        type=partial(_seconds, zero=True),
+        default=DEFAULT_WAIT,
+        metavar="S",
+        help="at the end of input, close once no message came for S seconds (0: at once)",
+    )
+    connect.add_argument(
+        "-r",
+        "--reconnect",
+        action="store_true",
+        help="reconnect with backoff when the connection ends abnormally",
+    )
+    connect.add_argument(
+        "--ping-interval",
+        type=_seconds,
+        metavar="S",
+        help="ping every S seconds instead of the keepalive (close 1011 if ping_timeout passes)",
+    )
+    connect.add_argument(
+        "--show-ping",
+        action="store_true",
+        help="print the pings and pongs received and the round trip of ours",
+    )
+    connect.add_argument("--json", action="store_true", help="print one JSON object per line")
+    connect.add_argument(
+        "--prefix",
+        action=argparse.BooleanOptionalAction,
+        help="print '< ' before each message (default: when stdout is a terminal)",
+    )
+    connect.add_argument(
+        "-q", "--quiet", action="store_true", help="print nothing on stderr but errors and warnings"
+    )
+    connect.add_argument(
+        "--timeout", type=_seconds, metavar="S", help="give up after S seconds in all (exit 6)"
+    )
+
+
 def _natural(text: str, limit: int | None = None) -> int:
     if not text.isdigit() or (limit is not None and int(text) > limit):
         raise argparse.ArgumentTypeError(f"expected a whole number 0-{limit or 'N'}, got {text!r}")
@@ -282,13 +447,14 @@ def _active(text: str) -> Active:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("active: ")) from None
 
 
-def _seconds(text: str) -> float:
+def _seconds(text: str, *, zero: bool = False) -> float:
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    if not ((value >= 0 if zero else value > 0) and math.isfinite(value)):
+        bound = ">= 0" if zero else "> 0"
+        raise argparse.ArgumentTypeError(f"expected a number of seconds {bound}, got {text!r}")
     return value
 
 
@@ -314,6 +480,16 @@ def _reason(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def _show_rejection(error: HandshakeRejected) -> None:
+    """``-v``: the rejected handshake's response, indented under the error line."""
+    lines = [f"HTTP {error.status} {error.reason}".rstrip()]
+    lines += [f"{name}: {value}" for name, value in error.headers]
+    if error.body:
+        more = "..." if len(error.body) > BODY_PREVIEW else ""
+        lines.append(f"body: {error.body[:BODY_PREVIEW]!r}{more}")
+    print("\n".join("  " + line for line in lines), file=sys.stderr, flush=True)
+
+
 def _unwrap(error: BaseException) -> BaseException:
     """The one meaningful exception in nested exception groups (the first leaf that is
     not a cancellation), or ``error`` itself."""
@@ -325,85 +501,13 @@ def _unwrap(error: BaseException) -> BaseException:
     return error
 
 
-def describe(frame: Frame) -> str:
-    """One frame as ``connect`` and ``demo`` print it: the text itself, or
-    ``[binary N bytes] <hex preview>`` (likewise ping and pong)."""
-    if isinstance(frame, Text):
-        return frame.data
-    if isinstance(frame, Binary | Ping | Pong):
-        kind = type(frame).__name__.lower()
-        preview = frame.data[:PREVIEW_BYTES].hex()
-        more = "..." if len(frame.data) > PREVIEW_BYTES else ""
-        return f"[{kind} {len(frame.data)} bytes] {preview}{more}".rstrip()
-    return f"[close {frame.code} {frame.reason}]".rstrip()
-
-
-def _close_text(code: int, reason: str) -> str:
-    try:
-        name = f" ({CloseCode(code).name.lower().replace('_', ' ')})"
-    except ValueError:
-        name = ""
-    return f"code {code}{name}" + (f": {reason}" if reason else "")
-
-
-class Transcript:
-    """What ``connect`` prints: received messages on stdout (text or JSON lines); the
-    connection's start and end, and with ``verbose`` the sent messages, on stderr."""
-
-    def __init__(self, *, json_lines: bool, verbose: bool, out: TextIO, err: TextIO) -> None:
-        self.json_lines = json_lines
-        self.verbose = verbose
-        self.out = out
-        self.err = err
-
-    def _record(self, record: dict[str, Any]) -> None:
-        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self.out.flush()
-
-    def connected(self, ws: WebSocket) -> None:
-        if self.json_lines:
-            self._record(
-                {"event": "connected", "url": ws.options.url, "subprotocol": ws.subprotocol}
-            )
-        else:
-            protocol = f" (subprotocol {ws.subprotocol})" if ws.subprotocol else ""
-            print(f"connected to {ws.options.url}{protocol}", file=self.err, flush=True)
-
-    def received(self, frame: Frame) -> None:
-        if not self.json_lines:
-            self.out.write(f"< {describe(frame)}\n")
-            self.out.flush()
-        elif isinstance(frame, Text):
-            self._record({"direction": "in", "type": "text", "data": frame.data})
-        elif isinstance(frame, Binary | Ping | Pong):
-            data = base64.b64encode(frame.data).decode("ascii")
-            self._record({"direction": "in", "type": type(frame).__name__.lower(), "data": data})
-
-    def sent(self, text: str) -> None:
-        if self.verbose:
-            print(f"> {text}", file=self.err, flush=True)
-
-    def closed(self, closed: ConnectionClosed) -> None:
-        if self.json_lines:
-            record: dict[str, Any] = {
-                "event": "closed",
-                "code": closed.code,
-                "reason": closed.reason,
-            }
-            if closed.rcvd is None and closed.sent is not None:
-                # No Close came back (code 1006): say which code we closed or failed with.
-                record["sent"] = closed.sent.code
-            self._record(record)
-        else:
-            print(f"closed: {_close_text(closed.code, closed.reason)}", file=self.err, flush=True)
-
-
 # --- connect ---------------------------------------------------------------------------
 
 
 def load_target(target: str, name: str | None) -> Options:
     """The options a ``connect``/``check`` target names: a configuration file (a name
-    ending in .toml, .json, .yaml or .yml, without ``://``) or a URL.
+    ending in .toml, .json, .yaml or .yml, without ``://``), a URL, or a bare
+    ``host:port[/path]`` for ``ws://host:port/path``.
 
     Raises:
         OptionsError: the file or the URL is invalid (``ConfigError`` for a file).
@@ -413,6 +517,8 @@ def load_target(target: str, name: str | None) -> Options:
         return load_config(target, name)
     if name is not None:
         raise UsageError(f"--name selects a connection in a configuration file, not in {target}")
+    if _BARE_TARGET.fullmatch(target):
+        target = f"ws://{target}" if "/" in target else f"ws://{target}/"
     return resolve_options(target)
 
 
@@ -427,148 +533,113 @@ def _header(text: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What ``connect`` does once connected: send ``sends`` (or stdin lines when
-    ``None``), then close after ``count`` received messages (or at stdin's end when
-    ``None``)."""
+def option_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``-o key=value`` items as the nested mapping of options they set.
 
-    sends: tuple[str, ...] | None
-    count: int | None
+    Raises:
+        UsageError: an item is not ``key=value``.
+        OptionsError: a key sets both an option and options under it.
+    """
+    result: dict[str, Any] = {}
+    for item in items:
+        key, equals, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not equals or not all(parts):
+            raise UsageError(f"-o expects key=value (dotted for groups), got {item!r}")
+        node = result
+        for depth, part in enumerate(parts[:-1]):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                group = ".".join(parts[: depth + 1])
+                raise OptionsError(f"-o {key}: {group} is set to a value too", option=group)
+        node[parts[-1]] = _option_value(text)
+    return result
 
 
-def _connect_command(args: argparse.Namespace) -> Exit:
+def _option_value(text: str) -> Any:
+    """``text`` as JSON, else as a TOML value, else the string itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def connect_options(args: argparse.Namespace) -> Options:
+    """The options of ``connect``: the target's, then ``-o``, then the other flags.
+
+    Raises:
+        OptionsError, UsageError: as :func:`load_target` and :func:`option_overrides`.
+    """
     options = load_target(args.target, args.name)
+    if args.option:
+        try:
+            options = resolve_options(options, **option_overrides(args.option))
+        except OptionsError as exc:
+            raise OptionsError(f"-o: {exc}", option=exc.option) from None
     overrides: dict[str, Any] = {}
-    if args.header:
-        overrides["headers"] = (*options.headers, *map(_header, args.header))
+    headers = [*map(_header, args.header)]
+    if args.origin is not None:
+        headers.append(("Origin", args.origin))
+    if headers:
+        overrides["headers"] = (*options.headers, *headers)
     if args.protocol:
         overrides["protocols"] = tuple(args.protocol)
     if args.active is not None:
         overrides["active"] = args.active
-    options = resolve_options(options, **overrides)
+    if args.insecure:
+        overrides["ssl_options"] = {"verify": False}
+    if args.show_ping:
+        overrides["control_frames"] = True
+    if args.ping_interval is not None:
+        overrides["ping_interval"] = None  # the command pings instead (Plan.ping_interval)
+    return resolve_options(options, **overrides)
+
+
+def _connect_command(args: argparse.Namespace) -> Exit:
+    options = connect_options(args)
+    if args.one and args.send is not None and len(args.send) > 1:
+        raise UsageError("-1 sends one message: give at most one --send")
     sends = None if args.send is None else tuple(args.send)
-    count = args.count if args.count is not None or sends is None else len(sends)
-    transcript = Transcript(
-        json_lines=args.json, verbose=args.verbose, out=sys.stdout, err=sys.stderr
+    count = args.count
+    if args.one:
+        count = 1
+    elif count is None and sends is not None:
+        count = len(sends)
+    plan = Plan(
+        sends,
+        count,
+        binary=args.binary,
+        one=args.one,
+        no_close=args.no_close,
+        wait=args.wait,
+        ping_interval=args.ping_interval,
+        ping_timeout=options.ping_timeout,
+        show_ping=args.show_ping,
+        reconnect=args.reconnect,
     )
-    return trio.run(partial(connect_session, options, Plan(sends, count), transcript, args.timeout))
-
-
-@dataclass
-class _Progress:
-    expected: int | None
-    received: int = 0
-    we_closed: bool = False
-
-    @property
-    def done(self) -> bool:
-        return self.expected is not None and self.received >= self.expected
-
-
-async def connect_session(
-    options: Options, plan: Plan, transcript: Transcript, timeout: float | None
-) -> Exit:
-    """Connect, run ``plan``, close; return the exit status for how it ended.
-
-    Raises:
-        OptionsError, HandshakeError: as :func:`statews.open_websocket`.
-        CommandTimeout: ``timeout`` seconds passed (the connection was closed first).
-        RecvTimeout: ``recv_timeout`` passed without a message.
-    """
-    progress = _Progress(plan.count)
-    opened: WebSocket | None = None
-    with trio.move_on_after(math.inf if timeout is None else timeout) as deadline:
-        async with open_websocket(options) as ws:
-            opened = ws
-            transcript.connected(ws)
-            await _exchange(ws, plan, transcript, progress)
-    if opened is not None and opened.closed_reason is not None:
-        transcript.closed(opened.closed_reason)
-    if deadline.cancelled_caught:
-        awaited = "" if plan.count is None else f" ({progress.received} of {plan.count} messages)"
-        raise CommandTimeout(f"timed out after {timeout} s{awaited}")
-    assert opened is not None
-    closed = opened.closed_reason
-    assert closed is not None
-    if isinstance(closed, ConnectionClosedOK):
+    prefix = sys.stdout.isatty() if args.prefix is None else args.prefix
+    transcript = Transcript(
+        json_lines=args.json,
+        verbose=args.verbose,
+        out=sys.stdout,
+        err=sys.stderr,
+        prefix=prefix,
+        quiet=args.quiet,
+    )
+    if args.insecure and options.secure:
+        transcript.warn("--insecure: the server's TLS certificate and host name are NOT verified")
+    closed, we_closed = trio.run(partial(connect_session, options, plan, transcript, args.timeout))
+    if closed is None:
+        return Exit.ERROR  # never connected, yet no error: cannot happen
+    failure = session_failure(closed, we_closed)
+    if failure is None:
         return Exit.OK
-    if (
-        progress.we_closed
-        and closed.rcvd is None
-        and not isinstance(closed.__cause__, ProtocolError)
-    ):
-        return Exit.OK  # we closed as asked and the peer left without its Close: done anyway
-    _fail(_reason(closed))
-    return Exit.PROTOCOL
-
-
-async def _exchange(ws: WebSocket, plan: Plan, transcript: Transcript, progress: _Progress) -> None:
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_send_part, ws, plan, transcript, progress)
-            await _receive_part(ws, transcript, progress)
-            if plan.sends is None or not progress.done:
-                # Stop reading stdin, or stop sending to a connection that has ended;
-                # texts given with --send are all sent before the close.
-                nursery.cancel_scope.cancel()
-        if progress.done and ws.state == "connected":
-            progress.we_closed = True
-            await ws.close()
-    finally:
-        if ws.mailbox is not None and ws.options.active is not False:
-            # Nobody reads the mailbox any more: let the deliverer end instead of waiting.
-            ws.mailbox.close()
-
-
-async def _send_part(
-    ws: WebSocket, plan: Plan, transcript: Transcript, progress: _Progress
-) -> None:
-    async def send(text: str) -> None:
-        await ws.send(Text(text))
-        transcript.sent(text)
-
-    try:
-        if plan.sends is not None:
-            for text in plan.sends:
-                await send(text)
-            if not progress.done:
-                return
-        else:
-            async with stdin_chunks() as receive:
-                await read_lines(receive, send)
-            if progress.expected is not None:
-                return  # the awaited messages, not the end of input, end the session
-        progress.we_closed = True
-        await ws.close()
-    except (ConnectionClosed, InvalidStateError):
-        pass  # the connection ended first; the receiving side reports how
-
-
-async def _receive_part(ws: WebSocket, transcript: Transcript, progress: _Progress) -> None:
-    """Print messages until ``progress`` is done or the connection has ended."""
-
-    def take(frame: Frame) -> None:
-        transcript.received(frame)
-        if isinstance(frame, Text | Binary):
-            progress.received += 1
-
-    try:
-        if ws.mailbox is None or ws.options.active is False:
-            while not progress.done:
-                take(await ws.recv())
-            return
-        once = ws.options.active == "once"
-        async for delivery in ws.mailbox:
-            if not isinstance(delivery, Message):
-                return  # Closed or Failed: the end, which closed_reason describes
-            take(delivery.frame)
-            if progress.done:
-                return
-            if once:
-                await ws.setopts(active="once")
-    except ConnectionClosed:
-        pass
+    _fail(_reason(failure))
+    return exit_code_for(failure)
 
 
 # --- demo ------------------------------------------------------------------------------
@@ -619,7 +690,7 @@ async def demo(out: TextIO) -> Exit:
             await ws.close()
             closed = ws.closed_reason
             assert closed is not None
-            say(f"closed: {_close_text(closed.code, closed.reason)}")
+            say(f"closed: {close_text(closed.code, closed.reason)}")
             say(f"final state: {ws.state}")
             nursery.cancel_scope.cancel()  # stop the server
     if deadline.cancelled_caught:
@@ -638,7 +709,8 @@ def _serve_command(args: argparse.Namespace) -> Exit:
 
 
 async def serve(host: str, port: int, print_port: bool) -> None:
-    """Run the echo server until interrupted; print its port on stdout if asked.
+    """Run the echo server until SIGINT or SIGTERM (its clients are closed with 1001);
+    print its port on stdout if asked.
 
     Raises:
         ServerUnavailable: ``websockets`` is not installed.
@@ -646,10 +718,16 @@ async def serve(host: str, port: int, print_port: bool) -> None:
     """
     from .server import serve_echo  # noqa: PLC0415 - needs the optional websockets
 
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_echo, host, port)
-        if print_port:
-            print(server.port, flush=True)
+    # A signal received, not a KeyboardInterrupt raised anywhere: the server's goodbye
+    # must not be interrupted halfway.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(serve_echo, host, port)
+            if print_port:
+                print(server.port, flush=True)
+            async for _ in signals:
+                break
+            nursery.cancel_scope.cancel()
 
 
 def _diagram_command(args: argparse.Namespace) -> Exit:
@@ -660,6 +738,10 @@ def _diagram_command(args: argparse.Namespace) -> Exit:
 
     try:
         text = render(Lifecycle, args.fmt)
+    except ImportError as exc:  # pydot
+        raise MissingExtra(
+            f"--format {args.fmt} needs pydot: pip install 'statews[diagrams]'"
+        ) from exc
     except GraphvizError as exc:  # also dot missing from PATH
         _fail(f"cannot draw {args.fmt}: {_reason(exc)}")
         return Exit.ERROR

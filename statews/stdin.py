@@ -16,7 +16,7 @@ from functools import partial
 
 import trio
 
-__all__ = ["Receive", "read_lines", "stdin_chunks"]
+__all__ = ["Receive", "lines", "stdin_chunks"]
 
 Receive = Callable[[int], Awaitable[bytes]]
 
@@ -58,19 +58,19 @@ async def _read_in_thread(fd: int, size: int) -> bytes:
     return await trio.to_thread.run_sync(os.read, fd, size, abandon_on_cancel=True)
 
 
-async def read_lines(receive: Receive, on_line: Callable[[str], Awaitable[None]]) -> None:
-    """Call ``on_line`` with each line read through ``receive`` (UTF-8, bad bytes replaced,
-    without its line ending), the last one even without a newline; return at the end."""
+async def lines(receive: Receive) -> AsyncIterator[str]:
+    """The lines read through ``receive`` (UTF-8, bad bytes replaced, without their line
+    endings), the last one even without a newline, until the end of the input."""
     buffer = bytearray()
     while chunk := await receive(65536):
         buffer += chunk
         start = 0
         while (end := buffer.find(b"\n", start)) >= 0:
-            await on_line(_decode_line(buffer[start:end]))
+            yield _decode_line(buffer[start:end])
             start = end + 1
         del buffer[:start]
     if buffer:
-        await on_line(_decode_line(buffer))
+        yield _decode_line(buffer)
 
 
 def _decode_line(line: bytes | bytearray) -> str:

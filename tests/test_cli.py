@@ -28,7 +28,8 @@ from peers import (
     server_frame,
 )
 
-from statews.cli import Exit, describe, exit_code_for
+from statews.cli import Exit, exit_code_for
+from statews.console import describe
 from statews.errors import (
     ConnectError,
     ConnectionClosedError,
@@ -39,7 +40,7 @@ from statews.errors import (
     RemoteProtocolError,
 )
 from statews.events import Binary, Close, Ping, Text
-from statews.stdin import read_lines
+from statews.stdin import lines
 
 ROOT = Path(__file__).resolve().parent.parent
 # The command must not go through a proxy from the environment, and must find statews.
@@ -123,7 +124,7 @@ async def test_serve_then_connect_json() -> None:
 async def test_connect_send_prints_echoes(ws_server: WsServer) -> None:
     result = await statews("connect", ws_server.url(), "--send", "a b", "--send", "", "--send", "c")
     assert result.returncode == 0, err(result)
-    assert out(result) == "< a b\n< \n< c\n"
+    assert out(result) == "a b\n\nc\n"
     assert err(result).splitlines() == [
         f"connected to {ws_server.url()}",
         "closed: code 1000 (normal closure)",
@@ -133,7 +134,7 @@ async def test_connect_send_prints_echoes(ws_server: WsServer) -> None:
 async def test_connect_verbose_shows_sent_and_transitions(ws_server: WsServer) -> None:
     result = await statews("-v", "connect", ws_server.url(), "--send", "x")
     assert result.returncode == 0, err(result)
-    assert out(result) == "< x\n"
+    assert out(result) == "x\n"
     log = err(result)
     assert "> x" in log.splitlines()
     transitions = re.findall(r"statews\.lifecycle: \w+: (\w+) -> (\w+)", log)
@@ -149,9 +150,9 @@ async def test_connect_binary_messages(ws_server: WsServer) -> None:
     url = ws_server.url("/send?n=2&size=40")
     result = await statews("connect", url, "--count", "2")
     assert result.returncode == 0, err(result)
-    preview = "78" * 28 + "..."
-    assert out(result) == (
-        f"< [binary 40 bytes] 00000000{preview}\n< [binary 40 bytes] 00000001{preview}\n"
+    expected = [i.to_bytes(4, "big") + b"x" * 36 for i in range(2)]
+    assert out(result) == "".join(
+        f"base64:{base64.b64encode(data).decode()}\n" for data in expected
     )
     result = await statews("connect", url, "--count", "2", "--json")
     assert result.returncode == 0, err(result)
@@ -187,15 +188,15 @@ async def test_connect_reads_stdin_lines_until_count(ws_server: WsServer) -> Non
         "connect", ws_server.url(), "--count", "3", stdin="one\ntwo\r\nthré".encode()
     )
     assert result.returncode == 0, err(result)
-    assert out(result) == "< one\n< two\n< thré\n"
+    assert out(result) == "one\ntwo\nthré\n"
 
 
 async def test_connect_end_of_stdin_closes(ws_server: WsServer) -> None:
     result = await statews("connect", ws_server.url(), stdin=b"x\ny\n")
     assert result.returncode == 0, err(result)
     assert err(result).splitlines()[-1] == "closed: code 1000 (normal closure)"
-    # The echoes race our Close: whatever arrived before it is printed, in order.
-    assert out(result) in ("", "< x\n", "< x\n< y\n")
+    # The end of input waits for the echoes (--wait) before closing.
+    assert out(result) == "x\ny\n"
 
 
 async def test_connect_reads_stdin_from_a_file(ws_server: WsServer, tmp_path: Path) -> None:
@@ -203,7 +204,7 @@ async def test_connect_reads_stdin_from_a_file(ws_server: WsServer, tmp_path: Pa
     with open(tmp_path / "lines.txt", "rb") as stdin:
         result = await statews("connect", ws_server.url(), "--count", "2", stdin=stdin)
     assert result.returncode == 0, err(result)
-    assert out(result) == "< first\n< second\n"
+    assert out(result) == "first\nsecond\n"
 
 
 @pytest.mark.parametrize("active", ["once", "true"])
@@ -211,7 +212,7 @@ async def test_connect_active_modes(ws_server: WsServer, active: str) -> None:
     sends = ["--send", "1", "--send", "2", "--send", "3"]
     result = await statews("connect", ws_server.url(), "--active", active, *sends)
     assert result.returncode == 0, err(result)
-    assert out(result) == "< 1\n< 2\n< 3\n"
+    assert out(result) == "1\n2\n3\n"
 
 
 async def test_connect_headers_and_protocols(ws_server: WsServer) -> None:
@@ -407,7 +408,7 @@ async def test_demo() -> None:
 
 
 @pytest.mark.parametrize(
-    ("chunks", "lines"),
+    ("chunks", "expected"),
     [
         ([b"a\nb\n"], ["a", "b"]),
         ([b"a", b"b\nc"], ["ab", "c"]),
@@ -416,7 +417,7 @@ async def test_demo() -> None:
         ([], []),
     ],
 )
-async def test_read_lines(chunks: list[bytes], lines: list[str]) -> None:
+async def test_lines(chunks: list[bytes], expected: list[str]) -> None:
     pending = list(chunks)
 
     async def receive(size: int) -> bytes:
@@ -425,11 +426,9 @@ async def test_read_lines(chunks: list[bytes], lines: list[str]) -> None:
 
     seen: list[str] = []
 
-    async def on_line(line: str) -> None:
+    async for line in lines(receive):
         seen.append(line)
-
-    await read_lines(receive, on_line)
-    assert seen == lines
+    assert seen == expected
 
 
 @pytest.mark.parametrize(
