@@ -6,9 +6,9 @@ async with statews.open_websocket("ws://127.0.0.1:8765/") as ws:
 """
 
 from .client import open_websocket, start_link
-from .config import ConfigError, dump_options, load_config
+from .config import ConfigError, check_config, dump_options, load_config, load_configs
 from .connection import WebSocket
-from .delivery import Closed, Delivery, Failed, Message
+from .delivery import Active, Closed, Delivery, Failed, Message, parse_active
 from .errors import (
     ActiveModeError,
     CloseCode,
@@ -40,6 +40,7 @@ from .reconnect import Attempts, Backoff, connect_forever
 __version__ = "0.1.0"
 
 __all__ = [
+    "Active",
     "ActiveModeError",
     "Attempts",
     "Backoff",
@@ -81,9 +82,12 @@ __all__ = [
     "Text",
     "WebSocket",
     "WebSocketError",
+    "check_config",
     "connect_forever",
     "dump_options",
     "load_config",
+    "load_configs",
     "open_websocket",
+    "parse_active",
     "start_link",
 ]

@@ -27,7 +27,7 @@ from typing import Literal
 import trio
 
 from .closing import ClosingBuffer
-from .delivery import Active, Closed, Deliverer, Delivery, Failed
+from .delivery import Active, Closed, Deliverer, Delivery, Failed, parse_active
 from .errors import (
     ActiveModeError,
     CloseCode,
@@ -39,7 +39,6 @@ from .errors import (
     HandshakeRejected,
     InvalidHandshake,
     InvalidStateError,
-    OptionsError,
     RecvTimeout,
     WebSocketError,
     connection_closed,
@@ -607,10 +606,7 @@ class WebSocket(ConnectionTasks):
         Raises:
             OptionsError: ``active`` is not one of the three values.
         """
-        if not (active is True or active is False or active == "once"):
-            raise OptionsError(
-                f"active: expected False, True or 'once', got {active!r}", option="active"
-            )
+        active = parse_active(active)  # the one parser: as options and the CLI accept
         self.lifecycle.require("setopts")
         if active is not False:
             self._abandon_stream()

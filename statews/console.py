@@ -344,7 +344,7 @@ async def _exchange(
             progress.we_closed = True
             await ws.close()
     finally:
-        if ws.mailbox is not None and ws.options.active is not False:
+        if ws.options.active is not False:
             # Nobody reads the mailbox any more: let the deliverer end instead of waiting.
             ws.mailbox.close()
 
@@ -445,7 +445,7 @@ async def _receive_part(ws: WebSocket, transcript: Transcript, progress: _Progre
             progress.last_message = trio.current_time()
 
     try:
-        if ws.mailbox is None or ws.options.active is False:
+        if ws.options.active is False:
             while not progress.done:
                 take(await ws.recv())
             return

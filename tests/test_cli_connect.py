@@ -145,6 +145,23 @@ def test_dropped_messages_make_the_exit_status() -> None:
     assert session_failure(ConnectionClosedOK(Close(1000), Close(1000)), we_closed=True) is None
 
 
+async def test_dropped_messages_exit_7_end_to_end(nursery: trio.Nursery) -> None:
+    """A server that answers our Close only after a burst larger than the closing
+    buffer: the command prints what was kept, reports the loss and exits 7."""
+
+    async def script(stream: trio.SocketStream) -> None:
+        await accept_upgrade(stream)
+        code = await FrameReader(stream).close_code()
+        burst = b"".join(server_frame(0x1, f"late {i}".encode()) for i in range(5))
+        await stream.send_all(burst + server_frame(0x8, (code or 1000).to_bytes(2, "big")))
+
+    server = await serve_raw(nursery, script)
+    result = await statews("connect", server.url(), "--wait", "0", "-o", "closing_buffer_size=13")
+    assert result.returncode == Exit.DROPPED, err(result)
+    assert out(result) == "late 0\nlate 1\n"  # 6 + 6 bytes fit in 13
+    assert "3 message(s), 18 bytes" in err(result)
+
+
 # --- C: output -------------------------------------------------------------------------
 
 

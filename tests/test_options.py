@@ -1040,7 +1040,7 @@ async def test_active_on_the_command_line(ws_server: WsServer) -> None:
     for value, _ in ACTIVE_GOOD:
         if isinstance(value, str):
             result = await trio.to_thread.run_sync(_connect_active, ws_server, value)
-            assert (result.returncode, result.stdout) == (0, "< hi\n"), (value, result.stderr)
+            assert (result.returncode, result.stdout) == (0, "hi\n"), (value, result.stderr)
     for value in ACTIVE_BAD:
         if isinstance(value, str):
             result = await trio.to_thread.run_sync(_connect_active, ws_server, value)
@@ -1048,3 +1048,18 @@ async def test_active_on_the_command_line(ws_server: WsServer) -> None:
             assert result.stdout == ""
             expected = str(options_error(parse_active, value)).removeprefix("active: ")
             assert f"argument --active: {expected}" in result.stderr
+
+
+async def test_active_through_setopts(ws_server: WsServer) -> None:
+    """``ws.setopts(active=X)`` accepts and refuses what Options and the CLI do."""
+    with trio.fail_after(10):
+        async with statews.open_websocket(ws_server.url(), ping_interval=None) as ws:
+            for value, mode in ACTIVE_GOOD:
+                await ws.setopts(active=value)
+                assert ws._deliverer.mode == mode, value
+                await ws.setopts(active=False)
+            for value in ACTIVE_BAD:
+                with pytest.raises(OptionsError) as info:
+                    await ws.setopts(active=value)
+                assert info.value.option == "active"
+                assert str(info.value) == str(options_error(parse_active, value))
