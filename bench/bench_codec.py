@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from statews.events import Binary, Text
-from statews.protocol import ClientProtocol
+from statews.core.events import Binary, Text
+from statews.core.protocol import ClientProtocol
 
 SIZES = (16, 1024, 64 * 1024, 1024 * 1024)
 

@@ -11,8 +11,8 @@ import random
 import time
 import zlib
 
-from statews.deflate import DeflateAgreement, PerMessageDeflate
-from statews.framing import Opcode, RawFrame
+from statews.core.deflate import DeflateAgreement, PerMessageDeflate
+from statews.core.framing import Opcode, RawFrame
 
 SIZES = [16, 1024, 64 * 1024]
 RUNS = 5

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from statews.masking import TRANSLATE_THRESHOLD, mask, mask_int, mask_translate
+from statews.core.masking import TRANSLATE_THRESHOLD, mask, mask_int, mask_translate
 
 SIZES = (16, 125, 1024, 4096, 64 * 1024, 1024 * 1024, 16 * 1024 * 1024)
 #: Time spent per (method, size) run; best of REPEATS runs is kept.

@@ -5,11 +5,7 @@ async with statews.open_websocket("ws://127.0.0.1:8765/") as ws:
     print(await ws.recv())  # Text(data='hello')
 """
 
-from .client import open_websocket, start_link
-from .config import ConfigError, check_config, dump_options, load_config, load_configs
-from .connection import WebSocket
-from .delivery import Active, Closed, Delivery, Failed, Message, parse_active
-from .errors import (
+from .core.errors import (
     ActiveModeError,
     CloseCode,
     ConnectError,
@@ -32,10 +28,14 @@ from .errors import (
     TLSError,
     WebSocketError,
 )
-from .events import Binary, Close, Fragment, Frame, HackneyFrame, Ping, Pong, Sendable, Text
-from .lifecycle import Lifecycle, StateName
-from .options import Options
-from .reconnect import Attempts, Backoff, connect_forever
+from .core.events import Binary, Close, Fragment, Frame, HackneyFrame, Ping, Pong, Sendable, Text
+from .lifecycle.machine import Lifecycle, StateName
+from .options.config import ConfigError, check_config, dump_options, load_config, load_configs
+from .options.model import Options
+from .trio.client import open_websocket, start_link
+from .trio.connection import WebSocket
+from .trio.delivery import Active, Closed, Delivery, Failed, Message, parse_active
+from .trio.reconnect import Attempts, Backoff, connect_forever
 
 __version__ = "0.1.0"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from statews.config import dump_options, load_config
+from statews.options.config import dump_options, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "specs" / "examples"

@@ -28,9 +28,10 @@ from peers import (
     server_frame,
 )
 
-from statews.cli import Exit, exit_code_for
-from statews.console import describe
-from statews.errors import (
+from statews.cli.command import Exit, exit_code_for
+from statews.cli.console import describe
+from statews.cli.stdin import lines
+from statews.core.errors import (
     ConnectError,
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -39,8 +40,7 @@ from statews.errors import (
     OptionsError,
     RemoteProtocolError,
 )
-from statews.events import Binary, Close, Ping, Text
-from statews.stdin import lines
+from statews.core.events import Binary, Close, Ping, Text
 
 ROOT = Path(__file__).resolve().parent.parent
 # The command must not go through a proxy from the environment, and must find statews.

@@ -22,10 +22,10 @@ import trio
 from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw, server_frame
 from test_cli import ENV, ROOT, assert_one_line_error, err, out, records, statews
 
-from statews.cli import Exit, exit_code_for, option_overrides
-from statews.console import parse_message, session_failure
-from statews.errors import ConnectionClosedOK
-from statews.events import Close
+from statews.cli.command import Exit, exit_code_for, option_overrides
+from statews.cli.console import parse_message, session_failure
+from statews.core.errors import ConnectionClosedOK
+from statews.core.events import Close
 
 NODE_DIR = ROOT / "tests" / "node"
 SEQ = "".join(f"{i}\n" for i in range(1, 1001)).encode()

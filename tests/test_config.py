@@ -13,7 +13,8 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from statews.config import (
+from statews.core.errors import OptionsError
+from statews.options.config import (
     MASK,
     ConfigError,
     check_config,
@@ -21,8 +22,7 @@ from statews.config import (
     load_config,
     load_configs,
 )
-from statews.errors import OptionsError
-from statews.options import Options, SSLOptions, resolve_options
+from statews.options.model import Options, SSLOptions, resolve_options
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "specs" / "examples"
 

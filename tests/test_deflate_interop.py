@@ -28,7 +28,7 @@ from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFact
 
 import statews
 from statews import Binary, Frame, Text
-from statews.errors import HandshakeRejected, InvalidHandshake
+from statews.core.errors import HandshakeRejected, InvalidHandshake
 
 # ------------------------------------------------------------------ messages
 

@@ -13,8 +13,8 @@ import trio
 from peers import WsServer
 
 import statews
-from statews.diagrams import COMMAND, SVG_PATH, generate, main, render, stale
-from statews.lifecycle import STATES, Lifecycle
+from statews.lifecycle import STATES, Lifecycle, render
+from tools.generate import COMMAND, SVG_PATH, generate, main, stale
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,16 +56,16 @@ async def test_live_connection_renders_its_own_state(ws_server: WsServer) -> Non
     with trio.fail_after(5):
         async with trio.open_nursery() as nursery:
             ws = await statews.start_link(nursery, ws_server.url())
-            assert re.findall(r"(\w+):::active", render(ws, "mermaid")) == ["idle"]
+            assert re.findall(r"(\w+):::active", ws.diagram("mermaid")) == ["idle"]
             await ws.connect()
-            text = render(ws, "mermaid")
+            text = ws.diagram("mermaid")
             assert re.findall(r"(\w+):::active", text) == ["connected"]
             # The connection's private listener hooks are not part of the diagram.
             assert "entry" not in text
             assert "on_enter" not in text
-            assert render(ws.lifecycle, "dot") == render(ws, "dot")
+            assert render(ws.lifecycle, "dot") == ws.diagram("dot")
             await ws.close()
-            assert re.findall(r"(\w+):::active", render(ws, "mermaid")) == ["closed"]
+            assert re.findall(r"(\w+):::active", render(ws.lifecycle, "mermaid")) == ["closed"]
 
 
 def test_markdown_table_has_a_row_per_transition() -> None:

@@ -19,7 +19,7 @@ from peers import FrameReader, accept_upgrade, serve_raw, server_frame, start_ws
 
 import statews
 from statews import Binary, Close, Text
-from statews.errors import ConnectionClosedError
+from statews.core.errors import ConnectionClosedError
 
 PING, PONG, CLOSE, CONTINUATION = 0x9, 0xA, 0x8, 0x0
 

@@ -309,7 +309,7 @@ async def test_the_runtime_asks_the_declaration(
     """Withdraw a permission in the table: the runtime follows it."""
     patched = dict(OPERATIONS)
     patched["peername"] = frozenset({"closing"})
-    monkeypatch.setattr("statews.lifecycle.OPERATIONS", patched)
+    monkeypatch.setattr("statews.lifecycle.machine.OPERATIONS", patched)
     with trio.fail_after(5):
         async with statews.open_websocket(ws_server.url()) as ws:
             with pytest.raises(statews.InvalidStateError, match="'connected'"):

@@ -13,7 +13,7 @@ from peers import WsServer, accept_upgrade, serve_raw, server_frame
 
 import statews
 from statews import Binary, Close, Ping, Pong, Text
-from statews.events import to_frame
+from statews.core.events import to_frame
 from statews.lifecycle import STATES, StateName
 
 OPTIONS: dict[str, Any] = {"compression": None, "ping_interval": None}

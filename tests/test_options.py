@@ -21,17 +21,17 @@ from peers import WsServer, start_ws_server
 from pydantic import BaseModel, SecretStr, ValidationError
 
 import statews
-from statews.config import dump_options, load_config
-from statews.delivery import parse_active
-from statews.errors import OptionsError, WebSocketError
-from statews.options import (
+from statews.core.errors import OptionsError, WebSocketError
+from statews.options.config import dump_options, load_config
+from statews.options.model import (
     ConnectOptions,
     Options,
     SSLOptions,
     json_schema,
     resolve_options,
 )
-from statews.schema import RESERVED_HEADERS
+from statews.options.schema import RESERVED_HEADERS
+from statews.trio.delivery import parse_active
 
 
 def options_error(call: Any, *args: Any, **kwargs: Any) -> OptionsError:

@@ -35,20 +35,20 @@ from peers import (
 )
 
 import statews
-import statews.opening
+import statews.trio.opening
 from statews import Options, Text
-from statews.errors import ConnectError, ConnectTimeout, OptionsError, ProxyError, TLSError
-from statews.proxy import (
+from statews.core.errors import ConnectError, ConnectTimeout, OptionsError, ProxyError, TLSError
+from statews.core.proxycodec import (
     ConnectResponse,
     ConnectResponseReader,
-    PrefixedStream,
     Socks5Handshake,
     Socks5Reply,
     check_connect_response,
     connect_request,
 )
-from statews.proxyconf import ProxyURL
-from statews.transport import open_transport
+from statews.core.proxyconf import ProxyURL
+from statews.trio.proxy import PrefixedStream
+from statews.trio.transport import open_transport
 
 #: How a scripted peer sees the client go away.
 PEER_GONE = (trio.BrokenResourceError, trio.ClosedResourceError, EOFError, OSError)
@@ -574,7 +574,7 @@ async def test_101_and_a_frame_in_the_same_packet_as_the_200(
 ) -> None:
     key = "dGhlIHNhbXBsZSBub25jZQ=="
     # The proxy answers before the upgrade request exists, so it must know the key.
-    monkeypatch.setattr(statews.opening, "generate_key", lambda: key)
+    monkeypatch.setattr(statews.trio.opening, "generate_key", lambda: key)
     codes: list[int | None] = []
 
     async def script(stream: trio.SocketStream) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from statews import Options
-from statews.errors import OptionsError
-from statews.proxyconf import (
+from statews.core.errors import OptionsError
+from statews.core.proxyconf import (
     ProxyURL,
     no_proxy_matches,
     parse_proxy_url,

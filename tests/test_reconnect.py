@@ -16,7 +16,7 @@ import trio
 from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw, server_frame
 
 import statews
-from statews.errors import (
+from statews.core.errors import (
     ConnectError,
     ConnectionClosed,
     ConnectionClosedError,
@@ -27,7 +27,7 @@ from statews.errors import (
     RedirectError,
     TLSError,
 )
-from statews.reconnect import Attempts, Backoff, connect_forever, is_transient
+from statews.trio.reconnect import Attempts, Backoff, connect_forever, is_transient
 
 FAST: dict[str, Any] = {"backoff_initial": 0.05, "backoff_factor": 2.0, "jitter": 0.0}
 

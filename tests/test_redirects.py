@@ -22,9 +22,9 @@ from peers import FrameReader, WsServer, accept_for, read_request, serve_raw, se
 
 import statews
 from statews import Text
-from statews.errors import HandshakeError, HandshakeRejected, OptionsError, RedirectError
-from statews.options import Options, resolve_options
-from statews.redirects import REDIRECT_STATUSES, follow_redirect
+from statews.core.errors import HandshakeError, HandshakeRejected, OptionsError, RedirectError
+from statews.options.model import Options, resolve_options
+from statews.trio.redirects import REDIRECT_STATUSES, follow_redirect
 
 # ------------------------------------------------------------------ the pure rule
 

@@ -17,7 +17,7 @@ import trio
 from test_cli import ENV, ROOT
 
 import statews
-from statews.server import EchoServer, serve_echo
+from statews.cli.server import EchoServer, serve_echo
 
 
 def client_frame(opcode: int, payload: bytes) -> bytes:

@@ -13,12 +13,12 @@ import jsonschema
 import pytest
 import yaml
 
-import statews.diagrams
-from statews.config import config_json_schema, load_config, load_configs
-from statews.diagrams import COMMAND, TEXT_ARTIFACTS, attribute_docs, lifecycle_spec
-from statews.errors import OptionsError
+import tools.generate
+from statews.core.errors import OptionsError
 from statews.lifecycle import OPERATIONS, STATES, Lifecycle
-from statews.options import Options, json_schema, resolve_options
+from statews.options.config import config_json_schema, load_config, load_configs
+from statews.options.model import Options, json_schema, resolve_options
+from tools.generate import COMMAND, TEXT_ARTIFACTS, attribute_docs, lifecycle_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "specs/examples").iterdir())
@@ -199,7 +199,7 @@ def test_attribute_docs_reads_docstrings_under_assignments() -> None:
 def test_undocumented_event_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
     docs = attribute_docs(Lifecycle)
     del docs["close_timeout"]
-    monkeypatch.setattr(statews.diagrams, "attribute_docs", lambda cls: docs)
+    monkeypatch.setattr(tools.generate, "attribute_docs", lambda cls: docs)
     with pytest.raises(ValueError, match=r"Lifecycle\.close_timeout has no docstring"):
         lifecycle_spec()
 

@@ -16,8 +16,8 @@ from websockets.trio.server import Server, serve
 
 import statews
 from statews import Options, Text
-from statews.config import load_config
-from statews.errors import ConnectError, OptionsError
+from statews.core.errors import ConnectError, OptionsError
+from statews.options.config import load_config
 
 
 async def serve_unix(

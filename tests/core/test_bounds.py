@@ -12,8 +12,8 @@ import tracemalloc
 import pytest
 from core_wire import close_body, parse_client_frames, server_frame
 
-from statews.events import Binary, Close, Frame, Ping, Pong, Text
-from statews.protocol import ClientProtocol
+from statews.core.events import Binary, Close, Frame, Ping, Pong, Text
+from statews.core.protocol import ClientProtocol
 
 T, B, C, CLOSE, PING, PONG = 0x1, 0x2, 0x0, 0x8, 0x9, 0xA
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statews.deflate import DeflateAgreement, DeflateSettings, PerMessageDeflate, accept, offer
-from statews.errors import (
+from statews.core.deflate import DeflateAgreement, DeflateSettings, PerMessageDeflate, accept, offer
+from statews.core.errors import (
     CloseCode,
     InvalidHandshake,
     LocalProtocolError,
@@ -24,8 +24,8 @@ from statews.errors import (
     PayloadTooBig,
     RemoteProtocolError,
 )
-from statews.extensions import Extension
-from statews.framing import Opcode, RawFrame
+from statews.core.extensions import Extension
+from statews.core.framing import Opcode, RawFrame
 
 TAIL = b"\x00\x00\xff\xff"
 KIB = 1024

@@ -15,10 +15,10 @@ from core_wire import server_frame
 from hypothesis import given
 from hypothesis import strategies as st
 
-from statews.deflate import DeflateAgreement, PerMessageDeflate
-from statews.errors import CloseCode
-from statews.events import Binary, Fragment, Ping, Text
-from statews.protocol import ClientProtocol, Received
+from statews.core.deflate import DeflateAgreement, PerMessageDeflate
+from statews.core.errors import CloseCode
+from statews.core.events import Binary, Fragment, Ping, Text
+from statews.core.protocol import ClientProtocol, Received
 
 T, B, C, PING = 0x1, 0x2, 0x0, 0x9
 

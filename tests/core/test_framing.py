@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from core_wire import close_body, parse_client_frames, server_frame
 
-from statews.errors import LocalProtocolError, RemoteProtocolError
-from statews.events import Binary, Close, Ping, Pong, Text
-from statews.framing import Opcode, client_frame, decode_close, encode_close
-from statews.protocol import ClientProtocol
+from statews.core.errors import LocalProtocolError, RemoteProtocolError
+from statews.core.events import Binary, Close, Ping, Pong, Text
+from statews.core.framing import Opcode, client_frame, decode_close, encode_close
+from statews.core.protocol import ClientProtocol
 
 
 def receive(data: bytes, **options: int | None) -> ClientProtocol:

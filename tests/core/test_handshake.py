@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from statews.errors import HandshakeRejected, InvalidHandshake, InvalidStateError, OptionsError
-from statews.handshake import (
+from statews.core.errors import HandshakeRejected, InvalidHandshake, InvalidStateError, OptionsError
+from statews.core.handshake import (
     DEFAULT_USER_AGENT,
     Accepted,
     ExtensionOffer,

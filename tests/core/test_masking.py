@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from statews import masking
-from statews.masking import TRANSLATE_THRESHOLD, MaskKeys, mask, mask_int, mask_translate
+from statews.core import masking
+from statews.core.masking import TRANSLATE_THRESHOLD, MaskKeys, mask, mask_int, mask_translate
 
 Masker = Callable[..., bytes]
 

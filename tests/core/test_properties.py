@@ -16,8 +16,8 @@ from core_wire import close_body, parse_client_frames, server_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from statews.events import Binary, Close, Frame, Ping, Pong, Text
-from statews.protocol import ClientProtocol
+from statews.core.events import Binary, Close, Frame, Ping, Pong, Text
+from statews.core.protocol import ClientProtocol
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -12,10 +12,10 @@ import time
 import pytest
 from core_wire import server_frame
 
-from statews.errors import PayloadTooBig, RemoteProtocolError
-from statews.events import Binary, Frame, Ping, Text
-from statews.framing import RawFrame
-from statews.protocol import ClientProtocol
+from statews.core.errors import PayloadTooBig, RemoteProtocolError
+from statews.core.events import Binary, Frame, Ping, Text
+from statews.core.framing import RawFrame
+from statews.core.protocol import ClientProtocol
 
 T, B, C, PING = 0x1, 0x2, 0x0, 0x9
 

@@ -11,10 +11,10 @@ from core_wire import close_body, server_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statews.errors import RemoteProtocolError
-from statews.events import Text
-from statews.protocol import ClientProtocol
-from statews.utf8 import Utf8Decoder, decode_utf8
+from statews.core.errors import RemoteProtocolError
+from statews.core.events import Text
+from statews.core.protocol import ClientProtocol
+from statews.core.utf8 import Utf8Decoder, decode_utf8
 
 # RFC 3629 section 4: the allowed range of each byte of a sequence, by lead byte.
 _CONT = range(0x80, 0xC0)

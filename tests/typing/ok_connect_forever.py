@@ -3,7 +3,7 @@
 import trio
 
 import statews
-from statews.reconnect import RETRY_CODES, is_transient
+from statews.trio.reconnect import RETRY_CODES, is_transient
 
 
 def retry(error: BaseException) -> bool:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .errors import WebSocketError
-from .events import Fragment, Frame
+from ..core.errors import WebSocketError
+from ..core.events import Fragment, Frame
 
 if TYPE_CHECKING:
     from .connection import WebSocket

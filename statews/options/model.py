@@ -35,8 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from .deflate import DeflateSettings
-from .errors import OptionsError
+from ..core.deflate import DeflateSettings
+from ..core.errors import OptionsError
 from .redact import masked
 from .schema import (
     PATH,

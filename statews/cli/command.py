@@ -81,9 +81,29 @@ from typing import Any, Final, TextIO
 
 import trio
 
-from . import __version__
-from .client import start_link
-from .config import ConfigError, check_config, dump_options, load_config
+from .. import __version__
+from ..core.errors import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    ConnectTimeout,
+    HandshakeError,
+    HandshakeRejected,
+    OptionsError,
+    ProtocolError,
+    RecvTimeout,
+)
+from ..core.events import Binary, Text
+from ..lifecycle.drawing import FORMATS
+from ..options.config import (
+    ConfigError,
+    check_config,
+    config_json_schema_text,
+    dump_options,
+    load_config,
+)
+from ..options.model import Options, resolve_options
+from ..options.modes import Active, parse_active
+from ..trio.client import start_link
 from .console import (
     DEFAULT_WAIT,
     CommandTimeout,
@@ -95,19 +115,6 @@ from .console import (
     describe,
     session_failure,
 )
-from .delivery import Active, parse_active
-from .errors import (
-    ConnectionClosed,
-    ConnectionClosedOK,
-    ConnectTimeout,
-    HandshakeError,
-    HandshakeRejected,
-    OptionsError,
-    ProtocolError,
-    RecvTimeout,
-)
-from .events import Binary, Text
-from .options import Options, resolve_options
 
 __all__ = ["Exit", "exit_code_for", "main"]
 
@@ -300,9 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the connection lifecycle",
         description="Render the lifecycle state machine (mermaid, md table, dot or svg).",
     )
-    diagram.add_argument(
-        "--format", choices=["mermaid", "md", "dot", "svg"], default="mermaid", dest="fmt"
-    )
+    diagram.add_argument("--format", choices=FORMATS, default="mermaid", dest="fmt")
     diagram.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE")
     diagram.set_defaults(run=_diagram_command)
 
@@ -733,8 +738,7 @@ async def serve(host: str, port: int, print_port: bool) -> None:
 def _diagram_command(args: argparse.Namespace) -> Exit:
     from statemachine.contrib.diagram import GraphvizError  # noqa: PLC0415
 
-    from .diagrams import render  # noqa: PLC0415 - the diagram libraries load on demand
-    from .lifecycle import Lifecycle  # noqa: PLC0415
+    from ..lifecycle import Lifecycle, render  # noqa: PLC0415 - the diagram libraries load on demand
 
     try:
         text = render(Lifecycle, args.fmt)
@@ -753,9 +757,7 @@ def _diagram_command(args: argparse.Namespace) -> Exit:
 
 
 def _schema_command(args: argparse.Namespace) -> Exit:
-    from .diagrams import options_schema  # noqa: PLC0415
-
-    sys.stdout.write(options_schema())
+    sys.stdout.write(config_json_schema_text())
     return Exit.OK
 
 

@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ..core.errors import close_code_for
+from ..core.events import Binary, Close, Fragment, Frame, Pong, Text
+from ..core.protocol import ClientProtocol
+from ..lifecycle.machine import Lifecycle, StateName
+from ..options.model import Options
 from .closing import ClosingBuffer
-from .errors import close_code_for
-from .events import Binary, Close, Fragment, Frame, Pong, Text
-from .lifecycle import Lifecycle, StateName
-from .options import Options
-from .protocol import ClientProtocol
 from .transport import Transport
 from .writer import Writer
 

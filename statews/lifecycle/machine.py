@@ -30,7 +30,7 @@ from typing import Any, Final, Literal, cast, get_args
 from statemachine import State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
-from .errors import InvalidStateError
+from ..core.errors import InvalidStateError
 
 __all__ = ["OPERATIONS", "STATES", "Lifecycle", "Operation", "StateName"]
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 
 import trio
 
-from .protocol import ClientProtocol
+from ..core.protocol import ClientProtocol
 
 __all__ = ["COALESCE_LIMIT", "Writer"]
 

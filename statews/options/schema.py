@@ -17,12 +17,12 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainValidator
 from pydantic_core import PydanticCustomError
 
-from .errors import OptionsError
-from .handshake import RESERVED_HEADERS
-from .http11 import TCHARS
+from ..core.errors import OptionsError
+from ..core.handshake import RESERVED_HEADERS
+from ..core.http11 import TCHARS
+from ..core.proxyconf import AUTO, parse_proxy_url
 from .modes import Active as ActiveMode
 from .modes import parse_active
-from .proxyconf import AUTO, parse_proxy_url
 
 __all__ = [
     "PATH",

@@ -28,10 +28,7 @@ from typing import Any, Final, TextIO
 
 import trio
 
-from .client import open_websocket
-from .connection import WebSocket
-from .delivery import Message
-from .errors import (
+from ..core.errors import (
     CloseCode,
     ConnectionClosed,
     ConnectionClosedOK,
@@ -40,9 +37,12 @@ from .errors import (
     ProtocolError,
     WebSocketError,
 )
-from .events import Binary, Frame, Ping, Pong, Text
-from .options import Options
-from .reconnect import connect_forever
+from ..core.events import Binary, Frame, Ping, Pong, Text
+from ..options.model import Options
+from ..trio.client import open_websocket
+from ..trio.connection import WebSocket
+from ..trio.delivery import Message
+from ..trio.reconnect import connect_forever
 from .stdin import lines, stdin_chunks
 
 __all__ = [

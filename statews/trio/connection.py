@@ -22,13 +22,11 @@ import math
 import os
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import trio
 
-from .closing import ClosingBuffer
-from .delivery import Active, Closed, Deliverer, Delivery, Failed, parse_active
-from .errors import (
+from ..core.errors import (
     ActiveModeError,
     CloseCode,
     ConnectError,
@@ -43,16 +41,21 @@ from .errors import (
     WebSocketError,
     connection_closed,
 )
-from .events import Binary, Close, Fragment, Frame, Ping, Sendable, Text, to_frame
-from .lifecycle import Lifecycle, Operation
+from ..core.events import Binary, Close, Fragment, Frame, Ping, Sendable, Text, to_frame
+from ..core.protocol import ClientProtocol
+from ..lifecycle.machine import Lifecycle, Operation
+from ..options.model import Options
+from .closing import ClosingBuffer
+from .delivery import Active, Closed, Deliverer, Delivery, Failed, parse_active
 from .opening import Upgrade, upgrade
-from .options import Options
-from .protocol import ClientProtocol
 from .redirects import follow_redirect
 from .streaming import MessageStream, aiter_chunks
 from .tasks import RECEIVE_SIZE, ConnectionTasks, summary
 from .transport import Transport, address_pair, open_transport, socket_stream_of
 from .writer import Writer
+
+if TYPE_CHECKING:
+    from ..lifecycle.drawing import Format
 
 __all__ = ["RECEIVE_SIZE", "MessageStream", "WebSocket", "to_frame"]
 
@@ -743,12 +746,12 @@ class WebSocket(ConnectionTasks):
 
     # ------------------------------------------------------------------ addresses
 
-    def diagram(self, fmt: Literal["mermaid", "md", "dot", "svg"] = "mermaid") -> str:
+    def diagram(self, fmt: Format = "mermaid") -> str:
         """The lifecycle diagram with this connection's current state highlighted
         (``"mermaid"``, ``"md"``, ``"dot"`` or ``"svg"``; the last two need Graphviz)."""
-        from .diagrams import render  # noqa: PLC0415 - diagram rendering is rarely needed
+        from ..lifecycle.drawing import render  # noqa: PLC0415 - diagram rendering is rarely needed
 
-        return render(self, fmt)
+        return render(self.lifecycle, fmt)
 
     def peername(self) -> tuple[str, int]:
         """The peer's (address, port). Raises InvalidStateError unless connected/closing."""

@@ -25,10 +25,10 @@ from typing import Any
 
 import trio
 
-from .errors import ConnectError, OptionsError, TLSError
-from .options import Options
+from ..core.errors import ConnectError, OptionsError, TLSError
+from ..core.proxyconf import AUTO, ProxyURL, select_proxy
+from ..options.model import Options
 from .proxy import open_tunnel
-from .proxyconf import AUTO, ProxyURL, select_proxy
 
 __all__ = ["Transport", "address_pair", "open_transport", "socket_stream_of"]
 

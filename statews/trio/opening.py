@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import trio
 
-from . import deflate
-from .errors import InvalidHandshake
-from .extensions import Extension
-from .handshake import Response, ResponseParser, build_request, check_response, generate_key
-from .options import Options
+from ..core import deflate
+from ..core.errors import InvalidHandshake
+from ..core.extensions import Extension
+from ..core.handshake import Response, ResponseParser, build_request, check_response, generate_key
+from ..options.model import Options
 
 __all__ = ["Upgrade", "upgrade"]
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 from urllib.parse import unquote
 
-from .proxyconf import redact_proxy_setting
+from ..core.proxyconf import redact_proxy_setting
 
 __all__ = ["MASK", "SECRET_OPTIONS", "is_secret_name", "mask_headers", "mask_query", "masked"]
 

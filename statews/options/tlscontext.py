@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from .errors import OptionsError
+from ..core.errors import OptionsError
 
 if TYPE_CHECKING:
-    from .options import SSLOptions
+    from .model import SSLOptions
 
 __all__ = ["create_context"]
 

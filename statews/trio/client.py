@@ -13,9 +13,9 @@ from typing import Any
 
 import trio
 
+from ..options.model import Options, resolve_options
 from .connection import WebSocket
 from .delivery import Delivery
-from .options import Options, resolve_options
 
 __all__ = ["open_websocket", "start_link", "task_nursery"]
 
@@ -66,7 +66,7 @@ async def open_websocket(
         HandshakeError: as :meth:`WebSocket.connect`.
     """
     if config is not None:
-        from .config import load_config  # noqa: PLC0415 - only file users pay for the parsers
+        from ..options.config import load_config  # noqa: PLC0415 - only file users pay for the parsers
 
         base: OptionsLike = load_config(config, name)
         if url_or_options is not None:

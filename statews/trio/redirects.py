@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .errors import HandshakeRejected, OptionsError, RedirectError
-from .options import Options, resolve_options
+from ..core.errors import HandshakeRejected, OptionsError, RedirectError
+from ..options.model import Options, resolve_options
 
 __all__ = ["CROSS_ORIGIN_HEADERS", "REDIRECT_STATUSES", "follow_redirect"]
 

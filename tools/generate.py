@@ -1,9 +1,10 @@
-"""Render the declared classes into diagrams and documents: the lifecycle and the options.
+"""Repository tooling (not shipped in the wheel): every generated file, from the classes.
 
-``render(machine, fmt)`` draws :class:`~statews.lifecycle.Lifecycle` (the class, or a
-live connection's machine with its current state highlighted) with python-statemachine's
-own renderers. :func:`artifacts` builds every generated file of the repository, and
-``python -m statews.diagrams [--check] [ROOT]`` writes them (or reports the stale ones).
+:func:`artifacts` builds the generated files of the repository (``diagrams/``,
+``specs/lifecycle.md``, ``specs/options.schema.json``, ``docs/options.md`` and the
+README's generated blocks) from the declared lifecycle and the options model, drawing
+with :func:`statews.lifecycle.render`; ``python tools/generate.py [--check] [ROOT]``
+writes them (or reports the stale ones and exits 1). Tests and ``.ci/run`` run it.
 
 Invariants:
 
@@ -31,99 +32,28 @@ import sys
 import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, cast
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
-from statemachine.contrib.diagram.extract import extract
-from statemachine.contrib.diagram.graphviz import run_graphviz
-from statemachine.contrib.diagram.model import DiagramGraph
-from statemachine.contrib.diagram.renderers.mermaid import MermaidRenderer
-from statemachine.contrib.diagram.renderers.table import TransitionTableRenderer
 
-from .config import config_json_schema
-from .connection import WebSocket
-from .lifecycle import OPERATIONS, STATES, Lifecycle
-from .options import Options, json_schema
+from statews.lifecycle import OPERATIONS, STATES, Lifecycle, render
+from statews.options.config import config_json_schema_text
+from statews.options.model import Options, json_schema
 
 __all__ = [
-    "FORMATS",
     "artifacts",
     "generate",
     "lifecycle_spec",
     "main",
     "options_doc",
     "options_schema",
-    "render",
     "stale",
 ]
 
-Format = Literal["mermaid", "md", "dot", "svg"]
-#: The formats :func:`render` produces.
-FORMATS: Final[tuple[Format, ...]] = ("mermaid", "md", "dot", "svg")
-
-MachineLike = Lifecycle | type[Lifecycle] | WebSocket
-
 #: The command that regenerates the artifacts; named in every generated file.
-COMMAND: Final = "python -m statews.diagrams"
+COMMAND: Final = "python tools/generate.py"
 SVG_PATH: Final = "diagrams/lifecycle.svg"
-
-
-# --- diagrams --------------------------------------------------------------------------
-
-
-def render(machine: MachineLike, fmt: Format = "mermaid") -> str:
-    """Draw the lifecycle of ``machine`` in ``fmt``.
-
-    ``machine`` is the :class:`Lifecycle` class (the declared machine), an instance, or
-    a :class:`WebSocket` (its ``lifecycle``); an instance's current state is
-    highlighted (Mermaid ``classDef active``, a filled DOT node). ``fmt`` is
-    ``"mermaid"`` (stateDiagram-v2), ``"md"`` (transition table), ``"dot"`` or
-    ``"svg"``. Only the declared structure is drawn: the connection's private
-    callbacks are not.
-
-    Raises:
-        ValueError: ``fmt`` is not one of :data:`FORMATS`.
-        ImportError: ``"dot"``/``"svg"`` without the ``pydot`` package.
-        FileNotFoundError: ``"svg"`` without Graphviz's ``dot`` program on ``PATH``.
-        statemachine.contrib.diagram.GraphvizError: ``dot`` failed.
-    """
-    graph = _graph(machine)
-    if fmt == "mermaid":
-        return MermaidRenderer().render(graph)
-    if fmt == "md":
-        return TransitionTableRenderer().render(graph, fmt="md")
-    if fmt == "dot":
-        return _dot(graph)
-    if fmt == "svg":
-        return run_graphviz(_dot(graph), "svg").decode("utf-8")
-    raise ValueError(f"unknown diagram format {fmt!r}: expected one of {', '.join(FORMATS)}")
-
-
-def _graph(machine: MachineLike) -> DiagramGraph:
-    """The library's diagram model of the declared class, with ``machine``'s state active."""
-    if isinstance(machine, WebSocket):
-        machine = machine.lifecycle
-    # The class, not the instance: an instance's model also lists the listeners' hooks
-    # (the connection's internals) as entry actions.
-    graph = extract(machine if isinstance(machine, type) else type(machine))
-    if not isinstance(machine, type):
-        for state in graph.states:
-            state.is_active = state.id == machine.state
-    return graph
-
-
-def _dot(graph: DiagramGraph) -> str:
-    from statemachine.contrib.diagram.renderers.dot import DotRenderer  # noqa: PLC0415 - pydot
-
-    source: str = DotRenderer().render(graph).to_string()
-    # The renderer names clusters and the initial node after id(); number them instead.
-    numbers: dict[str, str] = {}
-
-    def stable(match: re.Match[str]) -> str:
-        return match[1] + numbers.setdefault(match[2], str(len(numbers)))
-
-    return re.sub(r"(__initial_|__atomic_)(\d+)", stable, source)
 
 
 # --- the lifecycle contract ------------------------------------------------------------
@@ -233,8 +163,7 @@ def _state_kind(state: Any) -> str:
 def options_schema() -> str:
     """``specs/options.schema.json``: :func:`~statews.config.config_json_schema` (a whole
     configuration file), pretty-printed with sorted keys and a final newline."""
-    schema = config_json_schema()
-    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return config_json_schema_text()
 
 
 def options_doc() -> str:
@@ -440,13 +369,19 @@ def generate(root: Path, *, svg: bool = True) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m statews.diagrams [--check] [ROOT]``: write the generated files under
-    ROOT (default: the current directory); with ``--check``, write nothing and exit 1
-    if any is stale."""
+    """``python tools/generate.py [--check] [ROOT]``: write the generated files under
+    ROOT (default: this repository); with ``--check``, write nothing and exit 1 if any
+    is stale."""
     parser = argparse.ArgumentParser(
         prog=COMMAND, description="Regenerate the diagrams, specs and docs from the classes."
     )
-    parser.add_argument("root", nargs="?", default=".", type=Path, help="repository root")
+    parser.add_argument(
+        "root",
+        nargs="?",
+        default=Path(__file__).resolve().parent.parent,
+        type=Path,
+        help="repository root (default: this repository)",
+    )
     parser.add_argument(
         "--check", action="store_true", help="only report stale files (exit 1 if any)"
     )

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .events import Fragment, Frame
-from .modes import Active, parse_active
+from ..core.events import Fragment, Frame
+from ..options.modes import Active, parse_active
 
 if TYPE_CHECKING:
     from .connection import WebSocket

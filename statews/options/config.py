@@ -36,8 +36,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import to_jsonable_python
 
-from .errors import OptionsError
-from .options import Options, build_options, dotted, json_schema, options_error
+from ..core.errors import OptionsError
+from .model import Options, build_options, dotted, json_schema, options_error
 from .redact import MASK, SECRET_OPTIONS, masked
 from .schema import PATH
 
@@ -46,6 +46,7 @@ __all__ = [
     "ConfigError",
     "check_config",
     "config_json_schema",
+    "config_json_schema_text",
     "dump_options",
     "load_config",
     "load_configs",
@@ -462,6 +463,12 @@ def dump_options(options: Options, *, mask_secrets: bool = True) -> dict[str, An
 
 
 # --- the JSON Schema of a file ---------------------------------------------------------
+
+
+def config_json_schema_text() -> str:
+    """:func:`config_json_schema` as ``statews schema`` prints it and
+    ``specs/options.schema.json`` holds it: indented, keys sorted, a final newline."""
+    return json.dumps(config_json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def config_json_schema() -> dict[str, Any]:

@@ -60,9 +60,7 @@ from typing import Any, Final
 
 import trio
 
-from .client import start_link, task_nursery
-from .connection import WebSocket
-from .errors import (
+from ..core.errors import (
     CloseCode,
     ConnectError,
     ConnectionClosed,
@@ -74,7 +72,9 @@ from .errors import (
     OptionsError,
     is_valid_wire_code,
 )
-from .options import Options, resolve_options
+from ..options.model import Options, resolve_options
+from .client import start_link, task_nursery
+from .connection import WebSocket
 
 __all__ = ["RETRY_CODES", "Attempts", "Backoff", "connect_forever", "is_transient"]
 
