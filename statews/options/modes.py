@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .errors import OptionsError
+from ..core.errors import OptionsError
 
 __all__ = ["Active", "parse_active"]
 
