@@ -27,6 +27,7 @@ __all__ = [
     "Pong",
     "Sendable",
     "Text",
+    "summary",
     "to_frame",
 ]
 
@@ -201,3 +202,14 @@ def to_frame(message: Sendable) -> Frame:
         "send() takes str (text), bytes-like (binary), a frame (Text, Binary, Ping, Pong,"
         f" Close) or a hackney tuple such as ('ping',), not {message!r}"
     )
+
+
+def summary(frame: Frame | Fragment) -> str:
+    """One line for the frame log: kind, size, and the close code."""
+    if isinstance(frame, Close):
+        return f"CLOSE {frame.code} {frame.reason!r}" if frame.reason else f"CLOSE {frame.code}"
+    data = frame.data
+    size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+    if isinstance(frame, Fragment):
+        return f"FRAGMENT {size} {'chars' if isinstance(data, str) else 'bytes'} fin={frame.fin}"
+    return f"{type(frame).__name__.upper()} {size} bytes"

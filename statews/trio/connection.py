@@ -1,13 +1,14 @@
-"""One WebSocket connection on trio: the hackney_ws API, the upgrade, and delivery.
+"""One WebSocket connection on trio: the hackney_ws API, the upgrade, and the end.
 
-The sans-I/O core (:class:`~statews.protocol.ClientProtocol`) does the framing; the
-reader and writer tasks live in :mod:`statews.tasks` (the half of :class:`WebSocket`
-that runs in them); :class:`~statews.lifecycle.Lifecycle` holds the lifecycle state and
-nothing here keeps a second copy of it: the runtime asks it what is allowed and sends it
-events. ``recv`` takes whole messages from the inbox; ``recv_stream`` asks the reader to
-stream the next message as Fragments (:mod:`statews.streaming`), which is how a message
-larger than memory is received; ``_deliver_loop`` (active modes) hands messages to the
-owner one at a time (:class:`~statews.delivery.Deliverer`).
+:class:`WebSocket` is what the application holds. It asks the declared lifecycle
+(:class:`~statews.lifecycle.Lifecycle`) what is allowed and is the only sender of its
+events; nothing here keeps a second copy of the state. It owns its parts, one job each,
+and data flows one way through them: socket -> :class:`~.reader.Reader` -> sans-I/O core
+-> :class:`~.inbox.Inbox` -> ``recv`` / ``recv_stream`` (:mod:`.streaming`) / the
+owner's channel (:class:`~.delivery.Deliverer`); application -> core ->
+:class:`~.writer.Writer` -> socket; :class:`~.keepalive.Keepalive` pings. The parts
+report outcomes here (a Close or a violation parsed, the socket's end, a broken write)
+and this class turns them into lifecycle events.
 
 Invariants: a frame is queued whole or not at all (cancelling ``send`` never
 desynchronises the stream); messages received before the end are handed out before
@@ -19,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 
@@ -39,30 +38,33 @@ from ..core.errors import (
     InvalidStateError,
     RecvTimeout,
     WebSocketError,
+    close_code_for,
     connection_closed,
 )
-from ..core.events import Binary, Close, Fragment, Frame, Ping, Sendable, Text, to_frame
+from ..core.events import Binary, Close, Fragment, Frame, Ping, Sendable, Text, summary, to_frame
 from ..core.protocol import ClientProtocol
-from ..lifecycle.machine import Lifecycle, Operation
+from ..lifecycle.machine import Lifecycle, Operation, StateName
 from ..options.model import Options
 from .closing import ClosingBuffer
 from .delivery import Active, Closed, Deliverer, Delivery, Failed, parse_active
+from .inbox import Inbox
+from .keepalive import Keepalive
 from .opening import Upgrade, upgrade
+from .reader import Reader
 from .redirects import follow_redirect
 from .streaming import MessageStream, aiter_chunks
-from .tasks import RECEIVE_SIZE, ConnectionTasks, summary
 from .transport import Transport, address_pair, open_transport, socket_stream_of
 from .writer import Writer
 
 if TYPE_CHECKING:
     from ..lifecycle.drawing import Format
 
-__all__ = ["RECEIVE_SIZE", "MessageStream", "WebSocket", "to_frame"]
+__all__ = ["MessageStream", "WebSocket"]
 
 logger = logging.getLogger("statews.connection")
 
 
-class WebSocket(ConnectionTasks):
+class WebSocket:
     """A WebSocket client connection (see :func:`statews.start_link`).
 
     Create it with :func:`statews.start_link`; it starts ``idle``. Its tasks live in the
@@ -90,34 +92,29 @@ class WebSocket(ConnectionTasks):
         self.subprotocol: str | None = None
         self.response_headers: tuple[tuple[str, str], ...] = ()
         self.extensions: tuple[str, ...] = ()
-        # Inbox and its wake-ups: recv/deliverer wait for messages, the reader for room.
-        self._inbox: deque[Frame | Fragment] = deque()
-        self._has_message = trio.lowlevel.ParkingLot()
-        self._has_room = trio.lowlevel.ParkingLot()
-        # The write side, made with the core once the upgrade succeeded.
+        # The owned parts. The inbox (socket -> application) exists from the start, so
+        # that receiving after a failed connect reports the end; the writer, the reader
+        # and the keepalive are made with the core once the upgrade succeeded.
+        self._inbox = Inbox(options.max_queue, keep_control=options.control_frames)
         self._writer: Writer | None = None
-        self._connect_scope: trio.CancelScope | None = None
-        self._reader_scope = trio.CancelScope()
-        self._deliverer = Deliverer(
-            self, self._inbox, self._has_message, self._has_room, owner, options.active
-        )
+        self._reader: Reader | None = None
+        self._keepalive: Keepalive | None = None
+        self._deliverer = Deliverer(self, self._inbox, owner, options.active)
         self._deliverer_running = False
+        self._connect_scope: trio.CancelScope | None = None
         # The message being taken in pieces (recv_stream); Fragments in the inbox are its.
         self._stream: MessageStream | None = None
-        # Drop the Fragments parsed until the end of a message whose stream was abandoned.
-        self._discarding = False
-        # A streamed message ended: the reader waits for the application's next receive
-        # call, which says whether the next message comes whole or in pieces.
-        self._await_demand = False
-        # What the peer sends once we are closing is kept up to closing_buffer_size.
-        self._closing_buffer: ClosingBuffer | None = None
-        self._pings: dict[bytes, tuple[float, trio.Event]] = {}
         self._error: BaseException | None = None
         self._closed_exc: ConnectionClosed | None = None
         self._closed = trio.Event()
-        self._keepalive_scope = trio.CancelScope()
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> StateName:
+        """``"idle"``, ``"upgrading"``, ``"connected"``, ``"closing"`` or ``"closed"``:
+        the declared lifecycle's state (typed, so that a misspelt one fails mypy)."""
+        return self.lifecycle.state
 
     @property
     def mailbox(self) -> trio.MemoryReceiveChannel[Delivery]:
@@ -206,7 +203,8 @@ class WebSocket(ConnectionTasks):
             await self._abandon_upgrade(None, aborted=True)
             raise self._closed_error()
         assert self._writer is not None
-        self._nursery.start_soon(self._read_loop)
+        assert self._reader is not None
+        self._nursery.start_soon(self._reader.run)
         self._nursery.start_soon(self._writer.run)
         if self.options.ping_interval is not None:
             self._nursery.start_soon(self._keepalive_loop)
@@ -250,11 +248,23 @@ class WebSocket(ConnectionTasks):
             transport.socket_stream.socket.fileno() if plain else -1,
             options.write_limit,
             self._is_closed,
-            self._writer_broke,
+            self._record_error,
         )
+        self._reader = Reader(
+            self._proto,
+            transport.stream,
+            self._inbox,
+            self._writer,
+            self.lifecycle,
+            self._begin_closing,
+            self._finish,
+            self._record_error,
+        )
+        self._keepalive = keepalive = Keepalive(self._send_ping)
+        self._inbox.on_pong = keepalive.acknowledge
         self.lifecycle.fire("upgraded")
         if done.trailing:
-            self._ingest(done.trailing)
+            self._reader.ingest(done.trailing)
 
     async def _upgrade_following_redirects(self) -> Upgrade:
         """Open a transport and upgrade over it; on a redirect, close it and start over
@@ -380,62 +390,35 @@ class WebSocket(ConnectionTasks):
         Raises: as :meth:`send`; :class:`ConnectionClosed` if the connection ends first;
         :class:`WebSocketError` if a ping with the same payload is still waiting.
         """
-        payload, sent_at, waiter = await self._start_ping(data)
-        await waiter.wait()
-        if payload in self._pings:  # woken by the end, not by a pong
-            del self._pings[payload]
-            raise self._closed_error()
-        return trio.current_time() - sent_at
+        self._require_open("ping")
+        assert self._keepalive is not None  # connected: made at the upgrade
+        return await self._keepalive.ping(data, self._closed_error)
 
-    async def _start_ping(self, data: bytes | None) -> tuple[bytes, float, trio.Event]:
-        if data is None:
-            payload = os.urandom(4)
-            while payload in self._pings:
-                payload = os.urandom(4)
-        else:
-            payload = bytes(data)
-            if payload in self._pings:
-                raise WebSocketError(f"a ping with payload {payload!r} is already waiting")
-        waiter = trio.Event()
-        sent_at = trio.current_time()
-        self._pings[payload] = (sent_at, waiter)
-        try:
-            await self.send(Ping(payload))
-        except BaseException:
-            self._pings.pop(payload, None)
-            raise
-        return payload, sent_at, waiter
+    async def _send_ping(self, payload: bytes) -> None:
+        await self.send(Ping(payload))
 
     async def _keepalive_loop(self) -> None:
         """Ping every ``ping_interval``; fail with 1011 when a pong is ``ping_timeout`` late."""
         interval = self.options.ping_interval
-        timeout = self.options.ping_timeout
         assert interval is not None
-        with self._keepalive_scope:
-            while True:
-                await trio.sleep(interval)
-                # A ping is legal between fragments, but some peers mishandle it there.
-                while self._proto is not None and self._proto.message_in_progress:
-                    assert self._writer is not None
-                    await self._writer.message_sent.park()
-                try:
-                    _, _, waiter = await self._start_ping(None)
-                except (ConnectionClosed, InvalidStateError):
-                    return
-                while not waiter.is_set():
-                    with trio.move_on_after(math.inf if timeout is None else timeout):
-                        await waiter.wait()
-                    if waiter.is_set() or self._reader_paused():
-                        # Paused, we are the slow side: the pong may wait behind
-                        # messages the application has not taken yet.
-                        continue
-                    self._fail(
-                        TimeoutError(f"keepalive: no pong within {timeout} s"),
-                        "keepalive ping timeout",
-                    )
-                    return
-                if self.state != "connected":
-                    return
+        assert self._keepalive is not None
+        await self._keepalive.run(
+            interval,
+            self.options.ping_timeout,
+            self._between_messages,
+            self._reader_held_back,
+            self._fail,
+            lambda: self.state == "connected",
+        )
+
+    async def _between_messages(self) -> None:
+        """Wait, if we are sending a streamed message, until its last fragment went."""
+        while self._proto is not None and self._proto.message_in_progress:
+            assert self._writer is not None
+            await self._writer.message_sent.park()
+
+    def _reader_held_back(self) -> bool:
+        return self.state == "connected" and self._inbox.holds_back()
 
     def _require_open(self, operation: Operation) -> None:
         """The lifecycle decides; once closed, the refusal says how the connection ended."""
@@ -516,51 +499,33 @@ class WebSocket(ConnectionTasks):
             )
 
     async def _next_message(self, stream: MessageStream | None = None) -> Frame | Fragment:
+        """The next item of the inbox (for ``stream``: a piece of its message, or a
+        control frame), waiting for one; once closed and empty, the end.
+
+        Raises:
+            ConnectionClosed: closed, and every message was taken.
+            WebSocketError: ``stream`` was abandoned meanwhile.
+        """
         inbox = self._inbox
+        items = inbox.items
         while True:
             if stream is not None and self._stream is not stream:
                 raise WebSocketError("the rest of this message was discarded (stream abandoned)")
-            if inbox:
+            if items:
                 break
             if self.state == "closed":
                 await trio.lowlevel.checkpoint()
                 raise self._closed_error()
             self._want_message(stream is not None)
-            await self._has_message.park()
+            await inbox.has_message.park()
         await trio.lowlevel.checkpoint_if_cancelled()
-        frame = inbox.popleft()
-        if self._has_room:  # only a reader held back by a full inbox waits there
-            self._has_room.unpark_all()
-        return frame
-
-    async def _next_chunk(self, stream: MessageStream) -> str | bytes:
-        """The next piece of ``stream``'s message; ends the stream after the last one.
-
-        Raises: as the iteration of :meth:`recv_stream`.
-        """
-        limit = self.options.recv_timeout
-        while True:
-            if limit is None:
-                frame = await self._next_message(stream)
-            else:
-                try:
-                    with trio.fail_after(limit):
-                        frame = await self._next_message(stream)
-                except trio.TooSlowError:
-                    raise RecvTimeout(f"no message within {limit} s") from None
-            if isinstance(frame, _CHUNK_TYPES):
-                if not isinstance(frame, Fragment) or frame.fin:
-                    self._end_stream(stream)
-                return frame.data
-            stream.held.append(frame)  # a control frame: recv() returns it afterwards
+        return inbox.pop()
 
     def _want_message(self, stream: bool) -> None:
         """The application waits with an empty inbox: let a reader waiting for that go on,
         and have the next message parsed whole or in pieces (``stream``): the core streams
         the rest of one already arriving whole."""
-        if self._await_demand:
-            self._await_demand = False
-            self._has_room.unpark_all()
+        self._inbox.demand()
         proto = self._proto
         if proto is not None and not proto.streaming_message:
             proto.stream_next = stream
@@ -571,22 +536,10 @@ class WebSocket(ConnectionTasks):
         stream = self._stream
         if stream is None:
             return
-        inbox = self._inbox
-        ended = False
-        if any(type(frame) is Fragment for frame in inbox):
-            # The core stops after a streamed message: every Fragment queued is this one's.
-            kept = []
-            for frame in inbox:
-                if isinstance(frame, Fragment):
-                    ended = frame.fin
-                else:
-                    kept.append(frame)
-            inbox.clear()
-            inbox.extend(kept)
-            self._has_room.unpark_all()
+        ended = self._inbox.drop_fragments()
         proto = self._proto
         if not ended and proto is not None:
-            self._discarding = proto.streaming_message
+            self._inbox.discarding = proto.streaming_message
             proto.stream_next = False
         stream.abandoned = True
         self._end_stream(stream)
@@ -595,7 +548,7 @@ class WebSocket(ConnectionTasks):
         self._stream = None
         stream.done = True
         if stream.held:  # control frames that came before whatever the inbox holds
-            self._inbox.extendleft(reversed(stream.held))
+            self._inbox.items.extendleft(reversed(stream.held))
             stream.held.clear()
 
     # ------------------------------------------------------------------ active mode
@@ -691,34 +644,68 @@ class WebSocket(ConnectionTasks):
             self._on_closed()
 
     def _on_closing(self) -> None:
-        self._closing_buffer = ClosingBuffer(self.options.closing_buffer_size, self.lifecycle.name)
-        self._keepalive_scope.cancel()
-        timeout = self.options.close_timeout
-        if timeout is not None:
-            self._reader_scope.deadline = min(
-                self._reader_scope.deadline, trio.current_time() + timeout
-            )
+        # From now on the reader reads on whatever the inbox holds; what it keeps is
+        # bounded by the closing buffer, and the whole by close_timeout.
+        inbox = self._inbox
+        inbox.closing = ClosingBuffer(self.options.closing_buffer_size, self.lifecycle.name)
+        if self._keepalive is not None:
+            self._keepalive.stop()
+        if self._reader is not None:
+            self._reader.close_within(self.options.close_timeout)
         if self._writer is not None:
             self._writer.wake()
-        self._has_room.unpark_all()  # a reader held back by a full inbox must see the Close
+        inbox.has_room.unpark_all()  # a reader held back by a full inbox must see the Close
 
     def _on_closed(self) -> None:
-        self._keepalive_scope.cancel()
         self._closed_exc = self._closed_error()
-        for _, waiter in self._pings.values():
-            waiter.set()
+        if self._keepalive is not None:
+            self._keepalive.release_all()
         self._closed.set()
-        self._has_message.unpark_all()
-        self._has_room.unpark_all()
+        self._inbox.wake_all()
         if self._writer is not None:
             self._writer.wake_all()
 
     def _is_closed(self) -> bool:
         return self.lifecycle.state == "closed"
 
-    def _writer_broke(self, error: BaseException) -> None:
-        """The writer could not write (it aborts the stream; the reader sees the end)."""
+    def _record_error(self, error: BaseException) -> None:
+        """What ended or broke the connection; the first one reported is kept."""
         self._error = self._error or error
+
+    def _fail(self, error: BaseException, reason: str) -> None:
+        """Fail the connection: send a Close with the code that ``error`` maps to."""
+        if self.state != "connected":
+            return
+        assert self._proto is not None
+        assert self._writer is not None
+        self._error = error
+        self._proto.send(Close(close_code_for(error), reason))
+        self.lifecycle.fire("failed")
+        self._writer.wake()
+
+    def _begin_closing(self) -> None:
+        """Told by the reader: the core saw the peer's Close (and queued the echo) or a
+        violation (then our Close reporting it is queued now)."""
+        proto = self._proto
+        assert proto is not None
+        if proto.failure is not None:
+            self._record_error(proto.failure)
+            proto.fail()
+            assert self._writer is not None
+            self._writer.wake()
+        if self.state == "connected":
+            self.lifecycle.fire("failed" if proto.failure is not None else "close_received")
+
+    async def _finish(self, event: str) -> None:
+        """Told by the reader as it ends: let the writer flush (bounded), close the
+        stream, fire ``event``."""
+        if event in ("close_completed", "connection_lost") and self._writer is not None:
+            with trio.move_on_after(self.options.close_timeout or 1.0):
+                await self._writer.wait_flushed()
+        if self._transport is not None:
+            await trio.aclose_forcefully(self._transport.stream)
+        if self.state != "closed":
+            self.lifecycle.fire(event)
 
     def _closed_error(self) -> ConnectionClosed:
         """A fresh exception describing the end (fresh: re-raising one instance would
@@ -733,7 +720,7 @@ class WebSocket(ConnectionTasks):
             detail = "closed before the upgrade completed"
         else:
             detail = ""
-        buffer = self._closing_buffer
+        buffer = self._inbox.closing
         closed = connection_closed(
             rcvd,
             sent,
@@ -770,4 +757,3 @@ class WebSocket(ConnectionTasks):
 
 # isinstance() with a tuple is several times faster than with a union type.
 _MESSAGE_TYPES = (Text, Binary)
-_CHUNK_TYPES = (Fragment, Text, Binary)

@@ -9,7 +9,6 @@ end are always delivered before it.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from ..options.modes import Active, parse_active
 
 if TYPE_CHECKING:
     from .connection import WebSocket
+    from .inbox import Inbox
 
 __all__ = ["Active", "Closed", "Deliverer", "Delivery", "Failed", "Message", "parse_active"]
 
@@ -74,19 +74,9 @@ class Deliverer:
     switches to passive atomically with its one delivery.
     """
 
-    def __init__(  # noqa: PLR0917 - internal, built in one place
-        self,
-        ws: WebSocket,
-        inbox: deque[Frame | Fragment],
-        has_message: trio.lowlevel.ParkingLot,
-        has_room: trio.lowlevel.ParkingLot,
-        owner: OwnerChannel,
-        mode: Active,
-    ) -> None:
+    def __init__(self, ws: WebSocket, inbox: Inbox, owner: OwnerChannel, mode: Active) -> None:
         self._ws = ws
         self._inbox = inbox
-        self._has_message = has_message
-        self._has_room = has_room
         self.owner = owner
         self.mode: Active = mode
         self._mode_changes = 0
@@ -114,7 +104,7 @@ class Deliverer:
             await self._settled.wait()
         else:
             await trio.lowlevel.checkpoint()
-        self._has_message.unpark_all()
+        self._inbox.has_message.unpark_all()
 
     async def run(self, end: Callable[[], Delivery], closed: Callable[[], bool]) -> None:
         """Deliver until the end has been delivered. ``end()`` builds the final item once
@@ -123,15 +113,15 @@ class Deliverer:
         Raises:
             trio.BrokenResourceError: the owner's receiving side is closed.
         """
-        inbox = self._inbox
+        inbox = self._inbox.items
         while True:
             if self.mode is False:
                 if closed():
                     return  # passive at the end: recv() reports it; setopts restarts us
-                await self._has_message.park()
+                await self._inbox.has_message.park()
                 continue
             if not (inbox or closed()):
-                await self._has_message.park()
+                await self._inbox.has_message.park()
                 continue
             frame = inbox.popleft() if inbox else None
             # Fragments are parsed only for a passive-mode stream, and dropped with it.
@@ -158,4 +148,4 @@ class Deliverer:
                 continue
             if frame is None:
                 return
-            self._has_room.unpark_all()
+            self._inbox.has_room.unpark_all()

@@ -14,7 +14,7 @@ from peers import FrameReader, accept_upgrade, serve_raw
 
 import statews
 from statews import Binary, Text
-from statews.trio.connection import RECEIVE_SIZE
+from statews.trio.reader import RECEIVE_SIZE
 
 from .harness import close_frame, frame, reset
 from .probes import inbox_length, queued_output, statews_memory, tracing
