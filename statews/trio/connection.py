@@ -181,6 +181,7 @@ class WebSocket:
             InvalidHandshake: the server's answer is not a valid upgrade.
             ConnectionClosed: ``close()`` was called meanwhile.
         """
+        self.lifecycle.require("connect")
         self.lifecycle.fire("connect")
         limit = self.options.connect_timeout if timeout is None else timeout
         scope = self._connect_scope = trio.CancelScope()
@@ -615,6 +616,7 @@ class WebSocket:
         Raises:
             LocalProtocolError: ``code`` may not be sent or ``reason`` is too long.
         """
+        self.lifecycle.require("close")
         state = self.state
         if state == "idle":
             self.lifecycle.fire("aborted")
