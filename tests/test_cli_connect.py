@@ -22,8 +22,9 @@ import trio
 from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw, server_frame
 from test_cli import ENV, ROOT, assert_one_line_error, err, out, records, statews
 
-from statews.cli.command import Exit, exit_code_for, option_overrides
+from statews.cli.command import Exit, exit_code_for
 from statews.cli.console import parse_message, session_failure
+from statews.cli.targets import option_overrides
 from statews.core.errors import ConnectionClosedOK
 from statews.core.events import Close
 

@@ -69,10 +69,8 @@ import json
 import logging
 import math
 import os
-import re
 import signal
 import sys
-import tomllib
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from functools import partial
@@ -99,9 +97,8 @@ from ..options.config import (
     check_config,
     config_json_schema_text,
     dump_options,
-    load_config,
 )
-from ..options.model import Options, resolve_options
+from ..options.model import Options
 from ..options.modes import Active, parse_active
 from ..trio.client import start_link
 from .console import (
@@ -115,18 +112,19 @@ from .console import (
     describe,
     session_failure,
 )
+from .targets import (
+    UsageError,
+    connect_options,
+    is_config_file,
+    load_target,
+)
 
 __all__ = ["Exit", "exit_code_for", "main"]
 
-#: File name endings that make a ``connect``/``check`` target a configuration file.
-CONFIG_SUFFIXES: Final = (".toml", ".json", ".yaml", ".yml")
 #: How long ``statews demo`` may take in all.
 DEMO_TIMEOUT: Final = 10.0
 #: Bytes of a rejected handshake's body shown with ``-v``.
 BODY_PREVIEW: Final = 200
-
-# A bare host:port[/path] target: a name, an IPv4 address or a bracketed IPv6 address.
-_BARE_TARGET = re.compile(r"(?:\[[0-9A-Fa-f:.%]+\]|[A-Za-z0-9._-]+):\d+(?:/.*)?")
 
 
 class Exit(IntEnum):
@@ -141,10 +139,6 @@ class Exit(IntEnum):
     TIMEOUT = 6
     DROPPED = 7
     INTERRUPTED = 130
-
-
-class UsageError(Exception):
-    """The command line is inconsistent in a way argparse cannot see."""
 
 
 class MissingExtra(Exception):
@@ -509,101 +503,6 @@ def _unwrap(error: BaseException) -> BaseException:
 # --- connect ---------------------------------------------------------------------------
 
 
-def load_target(target: str, name: str | None) -> Options:
-    """The options a ``connect``/``check`` target names: a configuration file (a name
-    ending in .toml, .json, .yaml or .yml, without ``://``), a URL, or a bare
-    ``host:port[/path]`` for ``ws://host:port/path``.
-
-    Raises:
-        OptionsError: the file or the URL is invalid (``ConfigError`` for a file).
-        UsageError: ``name`` given with a URL.
-    """
-    if _is_config_file(target):
-        return load_config(target, name)
-    if name is not None:
-        raise UsageError(f"--name selects a connection in a configuration file, not in {target}")
-    if _BARE_TARGET.fullmatch(target):
-        target = f"ws://{target}" if "/" in target else f"ws://{target}/"
-    return resolve_options(target)
-
-
-def _is_config_file(target: str) -> bool:
-    return "://" not in target and target.lower().endswith(CONFIG_SUFFIXES)
-
-
-def _header(text: str) -> tuple[str, str]:
-    name, colon, value = text.partition(":")
-    if not colon or not name.strip():
-        raise UsageError(f"-H expects 'Name: value', got {text!r}")
-    return name.strip(), value.strip()
-
-
-def option_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``-o key=value`` items as the nested mapping of options they set.
-
-    Raises:
-        UsageError: an item is not ``key=value``.
-        OptionsError: a key sets both an option and options under it.
-    """
-    result: dict[str, Any] = {}
-    for item in items:
-        key, equals, text = item.partition("=")
-        parts = key.strip().split(".")
-        if not equals or not all(parts):
-            raise UsageError(f"-o expects key=value (dotted for groups), got {item!r}")
-        node = result
-        for depth, part in enumerate(parts[:-1]):
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                group = ".".join(parts[: depth + 1])
-                raise OptionsError(f"-o {key}: {group} is set to a value too", option=group)
-        node[parts[-1]] = _option_value(text)
-    return result
-
-
-def _option_value(text: str) -> Any:
-    """``text`` as JSON, else as a TOML value, else the string itself."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return tomllib.loads(f"value = {text}")["value"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def connect_options(args: argparse.Namespace) -> Options:
-    """The options of ``connect``: the target's, then ``-o``, then the other flags.
-
-    Raises:
-        OptionsError, UsageError: as :func:`load_target` and :func:`option_overrides`.
-    """
-    options = load_target(args.target, args.name)
-    if args.option:
-        try:
-            options = resolve_options(options, **option_overrides(args.option))
-        except OptionsError as exc:
-            raise OptionsError(f"-o: {exc}", option=exc.option) from None
-    overrides: dict[str, Any] = {}
-    headers = [*map(_header, args.header)]
-    if args.origin is not None:
-        headers.append(("Origin", args.origin))
-    if headers:
-        overrides["headers"] = (*options.headers, *headers)
-    if args.protocol:
-        overrides["protocols"] = tuple(args.protocol)
-    if args.active is not None:
-        overrides["active"] = args.active
-    if args.insecure:
-        overrides["ssl_options"] = {"verify": False}
-    if args.show_ping:
-        overrides["control_frames"] = True
-    if args.ping_interval is not None:
-        overrides["ping_interval"] = None  # the command pings instead (Plan.ping_interval)
-    return resolve_options(options, **overrides)
-
-
 def _connect_command(args: argparse.Namespace) -> Exit:
     options = connect_options(args)
     if args.one and args.send is not None and len(args.send) > 1:
@@ -762,7 +661,7 @@ def _schema_command(args: argparse.Namespace) -> Exit:
 
 
 def _check_command(args: argparse.Namespace) -> Exit:
-    if not _is_config_file(args.target):
+    if not is_config_file(args.target):
         configs: dict[str | None, Options] = {args.name: load_target(args.target, args.name)}
     else:
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 __all__ = [
+    "MESSAGE_TYPES",
     "Binary",
     "Close",
     "Fragment",
@@ -165,6 +166,8 @@ Sendable = str | bytes | bytearray | memoryview | Frame | HackneyFrame
 
 # isinstance() with a tuple is several times faster than with a union type.
 _FRAME_TYPES = (Text, Binary, Ping, Pong, Close)
+#: The data messages, as a tuple for isinstance() (faster than the union type).
+MESSAGE_TYPES = (Text, Binary)
 _BYTES_FRAMES: dict[str, Callable[[bytes], Frame]] = {"binary": Binary, "ping": Ping, "pong": Pong}
 _BARE: dict[str, Callable[[], Frame]] = {"ping": Ping, "pong": Pong, "close": Close}
 

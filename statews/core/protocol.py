@@ -56,7 +56,7 @@ from .errors import (
     RemoteProtocolError,
     is_valid_wire_code,
 )
-from .events import Binary, Close, Fragment, Frame, Ping, Pong, Text
+from .events import MESSAGE_TYPES, Binary, Close, Fragment, Frame, Ping, Pong, Text
 from .extensions import Extension
 from .framing import (
     FIN,
@@ -86,13 +86,13 @@ _CONTINUATION, _TEXT, _BINARY = int(Opcode.CONTINUATION), int(Opcode.TEXT), int(
 _CLOSE, _PING, _PONG = int(Opcode.CLOSE), int(Opcode.PING), int(Opcode.PONG)
 
 # isinstance() with a tuple is several times faster than with a union type.
-_MESSAGES = (Text, Binary)
 _PINGS = (Ping, Pong)
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
 #: Frames whose payload is at most this many bytes are appended to one shared chunk of output;
-#: larger frames become a chunk of their own (no copy into a shared buffer).
-_COALESCE_LIMIT = 8192
+#: larger frames become a chunk of their own (no copy into a shared buffer). (The writer's
+#: COALESCE_LIMIT is another thing: how many queued bytes one socket write may join.)
+_SHARED_CHUNK_LIMIT = 8192
 #: Above this size a payload is cut out of the receive buffer through a memoryview (one copy).
 _VIEW_COPY_FROM = 4096
 
@@ -559,7 +559,7 @@ class ClientProtocol:
         """
         if self.close_sent is not None:
             raise LocalProtocolError("a Close was already sent; no frame may follow it")
-        if isinstance(frame, _MESSAGES):
+        if isinstance(frame, MESSAGE_TYPES):
             if self._stream_opcode:
                 raise LocalProtocolError("a fragmented message is unfinished (send_fragment)")
             if isinstance(frame, Text):
@@ -666,7 +666,7 @@ class ClientProtocol:
     def _queue_frame(self, opcode: int, payload: BytesLike, fin: bool = True, rsv: int = 0) -> None:
         """Mask and queue one frame with a fresh key."""
         key = self._keys.next()
-        if len(payload) <= _COALESCE_LIMIT:
+        if len(payload) <= _SHARED_CHUNK_LIMIT:
             self._pending += client_frame(opcode, payload, key, fin=fin, rsv=rsv)
             return
         # The header closes the shared chunk; the masked payload is a chunk of its own,

@@ -41,7 +41,16 @@ from ..core.errors import (
     close_code_for,
     connection_closed,
 )
-from ..core.events import Binary, Close, Fragment, Frame, Ping, Sendable, Text, summary, to_frame
+from ..core.events import (
+    MESSAGE_TYPES,
+    Close,
+    Fragment,
+    Frame,
+    Ping,
+    Sendable,
+    summary,
+    to_frame,
+)
 from ..core.protocol import ClientProtocol
 from ..lifecycle.machine import Lifecycle, Operation, StateName
 from ..options.model import Options
@@ -311,7 +320,7 @@ class WebSocket:
             LocalProtocolError: the frame breaks the protocol (e.g. ping over 125 bytes).
             TypeError: ``message`` is none of these.
         """
-        frame = message if isinstance(message, _MESSAGE_TYPES) else to_frame(message)
+        frame = message if isinstance(message, MESSAGE_TYPES) else to_frame(message)
         self._require_open("send")
         if isinstance(frame, Close):
             await trio.lowlevel.checkpoint_if_cancelled()
@@ -755,7 +764,3 @@ class WebSocket:
         assert self._transport is not None
         address = self._transport.socket_stream.socket.getsockname()
         return address_pair(address)
-
-
-# isinstance() with a tuple is several times faster than with a union type.
-_MESSAGE_TYPES = (Text, Binary)
