@@ -1,4 +1,4 @@
-"""``python -m statews``: the command line (see :mod:`statews.cli`)."""
+"""``python -m statews``: the command line (see :mod:`statews.cli.command`)."""
 
 import sys
 

@@ -9,8 +9,8 @@ writes them (or reports the stale ones and exits 1). Tests and ``.ci/run`` run i
 Invariants:
 
 * The classes are the single source: :class:`Lifecycle` with its attribute docstrings,
-  :data:`~statews.lifecycle.OPERATIONS`, the :class:`~statews.options.Options` model,
-  :func:`~statews.options.json_schema` and :func:`~statews.config.config_json_schema`.
+  :data:`~statews.lifecycle.OPERATIONS`, the :class:`~statews.options.model.Options` model,
+  :func:`~statews.options.model.json_schema` and :func:`~statews.options.config.config_json_schema`.
   Nothing here restates a state, an event or an option.
 * Every text artifact is deterministic: the same classes give the same bytes. The DOT
   source is made so too (the library names clusters after object ids). Only the SVG
@@ -161,7 +161,7 @@ def _state_kind(state: Any) -> str:
 
 
 def options_schema() -> str:
-    """``specs/options.schema.json``: :func:`~statews.config.config_json_schema` (a whole
+    """``specs/options.schema.json``: :func:`~statews.options.config.config_json_schema` (a whole
     configuration file), pretty-printed with sorted keys and a final newline."""
     return config_json_schema_text()
 
@@ -186,7 +186,7 @@ def options_doc() -> str:
         "# Options",
         "",
         "The options of one connection: keyword arguments of `statews.open_websocket()` and",
-        "`statews.start_link()`, keys of a configuration file (`statews.config.load_config`),",
+        "`statews.start_link()`, keys of a configuration file (`statews.load_config`),",
         "fields of `statews.Options`. Times are in seconds. `null` (Python `None`) means",
         "no limit where a type allows it. `host` or `url` is required; `url` sets",
         "`transport`, `host`, `port` and `path`, and the other keys override it.",

@@ -1,8 +1,8 @@
 """The ``statews`` command line: connect, serve, demo, diagram, schema and check.
 
 Built on the public API only (:func:`statews.open_websocket`, :func:`statews.start_link`,
-:func:`statews.connect_forever`, :mod:`statews.config`, :mod:`statews.diagrams`,
-:mod:`statews.server`); the connect session itself is :mod:`statews.console`.
+:func:`statews.connect_forever`, :mod:`statews.options.config`, :mod:`statews.lifecycle.drawing`,
+:mod:`statews.cli.server`); the connect session itself is :mod:`statews.cli.console`.
 
 ``statews connect URL|CONFIG|HOST:PORT`` is a client in the manner of wscat and
 websocat: each line read on stdin is sent as a text message (``-b``: binary), each
@@ -11,7 +11,7 @@ message received is printed on stdout. A bare ``host:port[/path]`` means
 
 Output. A text message is printed as it is; a binary message as ``base64:`` and the
 base64 (RFC 4648, padded) of its whole payload, so that it can be decoded back
-(:func:`statews.console.parse_message`); with ``--show-ping`` pings and pongs as
+(:func:`statews.cli.console.parse_message`); with ``--show-ping`` pings and pongs as
 ``[ping N bytes] <hex>``. Lines carry a ``< `` prefix only when stdout is a terminal
 (``--prefix``/``--no-prefix`` decide otherwise), so that ``statews connect URL --send
 '{"a": 1}' | jq .`` works. With ``--json`` stdout has one JSON object per line:

@@ -3,7 +3,7 @@
 :func:`connect_session` runs a :class:`Plan` on one connection (or, with
 ``reconnect``, on one after another through :func:`statews.connect_forever`) and
 returns the exit status; :class:`Transcript` is everything it prints. The command line
-(flags, exit codes, the output format) is documented in :mod:`statews.cli`.
+(flags, exit codes, the output format) is documented in :mod:`statews.cli.command`.
 
 Invariants:
 

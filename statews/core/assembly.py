@@ -1,7 +1,7 @@
 """Reassembling the data frames of one incoming message into a message, or streaming them as
 fragments (RFC 6455 section 5.4); the only place in the core that joins message pieces.
 
-:class:`Assembler` is driven by :class:`~statews.protocol.ClientProtocol`, which checks frame
+:class:`Assembler` is driven by :class:`~statews.core.protocol.ClientProtocol`, which checks frame
 headers and limits; this module sees payload bytes only and performs no I/O.
 
 Invariants:
@@ -12,10 +12,10 @@ Invariants:
   at most about 1.5 times its size plus a constant however small the pieces: at most
   ``_SMALL_PARTS`` binary parts, and the last, hold fewer than ``_OWN_PART`` bytes.
 - Text is validated as it arrives and fails (1007) in the piece that makes it invalid: whole
-  messages through :class:`~statews.utf8.Utf8Decoder`, streamed ones through
-  :func:`~statews.utf8.decode_step`, so both reject the same bytes at the same point.
+  messages through :class:`~statews.core.utf8.Utf8Decoder`, streamed ones through
+  :func:`~statews.core.utf8.decode_step`, so both reject the same bytes at the same point.
 - A streamed message keeps nothing: each piece becomes a
-  :class:`~statews.events.Fragment` at once (text carrying a character split between pieces
+  :class:`~statews.core.events.Fragment` at once (text carrying a character split between pieces
   to the next one), and the message is forgotten after its final Fragment.
 - ``opcode`` is 0 exactly when no message is in progress; :meth:`Assembler.reset` returns to
   that state from anywhere.
@@ -47,14 +47,14 @@ class Assembler:
     A piece is a whole frame's payload or any part of one that arrived. A message costs time
     linear in its size however many frames and reads it took, and memory about its size
     however small the pieces; an empty piece adds nothing. Text goes to a
-    :class:`~statews.utf8.Utf8Decoder` (validated as it arrives, fail-fast). A binary piece
+    :class:`~statews.core.utf8.Utf8Decoder` (validated as it arrives, fail-fast). A binary piece
     is kept as it is when big (``_OWN_PART`` bytes or more: no copy before the final join) or
     among the first ``_SMALL_PARTS`` parts (cheap for a message in a few frames); other pieces
     are copied into a bytearray, which takes pieces until it holds ``_OWN_PART`` bytes. So at
     most ``_SMALL_PARTS`` parts, and the last, hold fewer than ``_OWN_PART`` bytes.
 
     A streamed message keeps nothing: :meth:`fragment` turns each piece into a
-    :class:`~statews.events.Fragment` (text through an incremental decoder that carries a
+    :class:`~statews.core.events.Fragment` (text through an incremental decoder that carries a
     sequence split between pieces to the next one).
     """
 

@@ -3,7 +3,7 @@
 Pure: no I/O, no trio. :func:`offer` builds the ``Sec-WebSocket-Extensions`` value,
 :func:`accept` checks the server's response parameters against it and returns a
 :class:`PerMessageDeflate`, which the protocol core drives through the
-:class:`~statews.extensions.Extension` protocol.
+:class:`~statews.core.extensions.Extension` protocol.
 
 Invariants:
 
@@ -16,7 +16,7 @@ Invariants:
   (section 7.2.1). On the way in the tail is appended after the final frame, unless
   the whole message payload is empty (see ``PerMessageDeflate._inflate``).
 * Inflating never produces more than ``max_size + 1`` bytes per frame: a bomb fails
-  with :class:`~statews.errors.PayloadTooBig` having used bounded memory.
+  with :class:`~statews.core.errors.PayloadTooBig` having used bounded memory.
 * Invalid DEFLATE data is reported as 1007 (invalid frame payload data): the frame
   is well formed, its payload is not.
 * Context takeover: the compression context of a direction lives across messages
@@ -246,7 +246,7 @@ def accept(
 class PerMessageDeflate:
     """The permessage-deflate codec of one connection (client side).
 
-    Implements :class:`~statews.extensions.Extension`: the core calls :meth:`decode`
+    Implements :class:`~statews.core.extensions.Extension`: the core calls :meth:`decode`
     on every incoming data frame and :meth:`encode` on every outgoing one, in order.
     ``agreement`` is what was negotiated; the other arguments come from
     :class:`DeflateSettings` and are assumed valid.

@@ -1,7 +1,7 @@
 """WebSocket frames as the application sees them: small frozen dataclasses.
 
 The same five classes travel both ways. ``ws.send(Text("hi"))`` sends one, and the
-protocol core (:mod:`statews.protocol`) turns the bytes it receives into them:
+protocol core (:mod:`statews.core.protocol`) turns the bytes it receives into them:
 ``Text`` and ``Binary`` are whole messages (reassembled from fragments, text already
 validated and decoded), ``Ping``/``Pong``/``Close`` are control frames. ``Fragment``
 is received only: a piece of a message the application takes in pieces.

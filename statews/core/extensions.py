@@ -32,8 +32,8 @@ class Extension(Protocol):
 
         ``max_size`` bounds the decoded payload of this frame (the room left in the
         message under ``max_message_size``; ``None`` for no limit). Must raise
-        :class:`~statews.errors.PayloadTooBig` rather than produce more, and
-        :class:`~statews.errors.RemoteProtocolError` for malformed input. The result
+        :class:`~statews.core.errors.PayloadTooBig` rather than produce more, and
+        :class:`~statews.core.errors.RemoteProtocolError` for malformed input. The result
         must have its RSV bits cleared.
         """
         ...

@@ -9,11 +9,11 @@ Pure: no I/O, no trio. The byte layout of a frame (section 5.2)::
 Invariants of this module:
 
 - :func:`client_frame` always sets MASK and masks with the key it is given, uses the shortest
-  length encoding, and never checks protocol rules (the caller, :mod:`statews.protocol`, does).
+  length encoding, and never checks protocol rules (the caller, :mod:`statews.core.protocol`, does).
 - :func:`encode_close` and :func:`decode_close` are the only places that know the Close body
   (section 5.5.1): they raise :class:`LocalProtocolError` and :class:`RemoteProtocolError`
   respectively for anything that may not be on the wire.
-- The receive side's header decoder lives in :mod:`statews.protocol`, fused with the checks it
+- The receive side's header decoder lives in :mod:`statews.core.protocol`, fused with the checks it
   must run on each header; it uses the constants below.
 """
 
@@ -126,8 +126,9 @@ def encode_close(close: Close) -> bytes:
     """The Close frame body for ``close``: empty for code 1005, else code and UTF-8 reason.
 
     Raises:
-        LocalProtocolError: the code may not be sent (:func:`~statews.errors.is_valid_wire_code`),
-            1005 with a reason, a reason over 123 bytes of UTF-8 or not encodable.
+        LocalProtocolError: the code may not be sent
+            (:func:`~statews.core.errors.is_valid_wire_code`), 1005 with a reason, a reason
+            over 123 bytes of UTF-8 or not encodable.
     """
     if close.code == CloseCode.NO_STATUS_RCVD:
         if close.reason:

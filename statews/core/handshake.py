@@ -9,7 +9,7 @@ Invariants:
 
 * :func:`build_request` validates everything before producing a byte: no CR, LF or
   NUL reaches the wire from any argument, so no argument can inject a header or a
-  second request. It raises :class:`~statews.errors.OptionsError` and nothing else.
+  second request. It raises :class:`~statews.core.errors.OptionsError` and nothing else.
 * The request is ``GET`` over HTTP/1.1 with the handshake headers in a fixed order;
   the handshake headers come only from the named arguments, never from ``headers``.
 * :class:`ResponseParser` holds at most ``max_header_bytes`` of header data (all
@@ -17,8 +17,8 @@ Invariants:
   it scans each byte for the end of a line or block a bounded number of times.
 * Header values are encoded as UTF-8 when sent and decoded as ISO-8859-1 when
   received, so that no received byte is lost or makes decoding fail.
-* Every violation by the server raises :class:`~statews.errors.InvalidHandshake`,
-  a non-101 answer :class:`~statews.errors.HandshakeRejected`; messages say what was
+* Every violation by the server raises :class:`~statews.core.errors.InvalidHandshake`,
+  a non-101 answer :class:`~statews.core.errors.HandshakeRejected`; messages say what was
   expected and what came.
 """
 

@@ -3,7 +3,7 @@
 Invariants: :class:`ResponseParser` holds at most ``max_header_bytes`` of header data
 (interim 1xx responses included) and ``max_body_bytes`` of body, whatever the peer sends,
 and scans each byte a bounded number of times; every malformed input raises
-:class:`~statews.errors.InvalidHandshake`. Header values are decoded as ISO-8859-1, so no
+:class:`~statews.core.errors.InvalidHandshake`. Header values are decoded as ISO-8859-1, so no
 received byte is lost or makes decoding fail.
 """
 

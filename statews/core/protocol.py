@@ -1,6 +1,6 @@
 """Sans-I/O client side of an open WebSocket connection (RFC 6455 sections 5-7, after the upgrade).
 
-:class:`ClientProtocol` turns received bytes into frames (:mod:`statews.events`) and frames to
+:class:`ClientProtocol` turns received bytes into frames (:mod:`statews.core.events`) and frames to
 send into bytes. It performs no I/O and imports no trio: the caller moves the bytes.
 
 Invariants:
@@ -23,7 +23,7 @@ Invariants:
 - One :meth:`receive_data` call returns at most ``max_messages`` data messages or fragments:
   a driver bounds the messages it holds by its queue's room, whatever one read brings.
 - A message that starts while ``stream_next`` is set is returned in pieces
-  (:class:`~statews.events.Fragment`, one per piece that arrived, text decoded as it comes)
+  (:class:`~statews.core.events.Fragment`, one per piece that arrived, text decoded as it comes)
   and never held whole; set while a message is arriving, what it holds so far is its first
   piece. Parsing stops after its last piece, so the driver chooses how the next message is
   received before it is parsed. Limits and failures are as for whole
@@ -32,14 +32,15 @@ Invariants:
   echo of the peer's, or by :meth:`fail`) nothing more may be queued.
 - A Ping is answered with a Pong and a Close with the echo Close automatically, in arrival
   order relative to the application's frames.
-- Fragmented messages are joined in one place (:class:`~statews.assembly.Assembler`) in time
-  linear in their size and memory at most about 1.5 times it plus a constant, however they are
-  cut into frames and reads; an empty frame adds nothing. Text fails fast (:mod:`statews.utf8`).
+- Fragmented messages are joined in one place (:class:`~statews.core.assembly.Assembler`) in
+  time linear in their size and memory at most about 1.5 times it plus a constant, however
+  they are cut into frames and reads; an empty frame adds nothing. Text fails fast
+  (:mod:`statews.core.utf8`).
 - Extensions see every data frame of the messages they transform (first frame with an RSV
   bit set), whole; messages without RSV bits bypass them, unless an extension uses no RSV bit
   (then every data frame goes through the extensions, whole).
-- Every frame we send is masked with a fresh key from :class:`~statews.masking.MaskKeys`.
-- Without extensions no :class:`~statews.framing.RawFrame` is built per frame.
+- Every frame we send is masked with a fresh key from :class:`~statews.core.masking.MaskKeys`.
+- Without extensions no :class:`~statews.core.framing.RawFrame` is built per frame.
 """
 
 from __future__ import annotations
@@ -646,7 +647,7 @@ class ClientProtocol:
         """Queue ``close`` and record it as ``close_sent``.
 
         Raises:
-            LocalProtocolError: from :func:`~statews.framing.encode_close`.
+            LocalProtocolError: from :func:`~statews.core.framing.encode_close`.
         """
         payload = encode_close(close)
         self._queue_frame(_CLOSE, payload)

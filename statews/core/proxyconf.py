@@ -8,7 +8,7 @@
 
 Invariants: pure functions of their arguments (the environment is passed in, never
 read here); no I/O; a password never appears in a message, an error or a repr
-(:attr:`ProxyURL.redacted`). The tunnels themselves are :mod:`statews.proxy`'s.
+(:attr:`ProxyURL.redacted`). The tunnels themselves are :mod:`statews.trio.proxy`'s.
 """
 
 from __future__ import annotations

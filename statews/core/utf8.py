@@ -11,13 +11,13 @@ Invariants:
   least ``_DECODE_NOW`` bytes or one of the first ``_SMALL_PARTS``, whose text is at most 1.5
   times its bytes (plus a str header). From the first piece that is not, the rest of the
   message is kept as bytes (checked as they arrive) and decoded once more at the end.
-- Every failure is :class:`~statews.errors.RemoteProtocolError` with code 1007.
+- Every failure is :class:`~statews.core.errors.RemoteProtocolError` with code 1007.
 
 The work is done by CPython's strict incremental UTF-8 decoder, which already fails at the
 first byte that cannot continue a valid sequence, with one exception kept on purpose for the
 ``surrogatepass`` error handler: a trailing ``ED A0..BF`` (the start of an encoded surrogate,
 never valid UTF-8) is buffered instead of rejected. :func:`decode_step`, the one incremental
-step used by :class:`Utf8Decoder` and by streamed messages (:mod:`statews.assembly`), closes
+step used by :class:`Utf8Decoder` and by streamed messages (:mod:`statews.core.assembly`), closes
 that gap.
 """
 

@@ -1,7 +1,7 @@
 """The lifecycle of one WebSocket connection, declared once with python-statemachine.
 
 ``idle -> upgrading -> connected -> closing -> closed``. This class is the only holder of
-lifecycle state: the runtime (:mod:`statews.connection`) sends it events and asks it
+lifecycle state: the runtime (:mod:`statews.trio.connection`) sends it events and asks it
 what is allowed; ``diagrams/`` and ``specs/lifecycle.md`` are generated from it; the tests
 walk its transitions. There is no second copy of the lifecycle anywhere.
 
@@ -12,7 +12,7 @@ Invariants:
   the event that reports its outcome.
 * Only lifecycle changes go through the machine (a transition costs tens of
   microseconds); frames never do. Reading :attr:`Lifecycle.state` is cheap.
-* An event the current state does not allow raises :class:`~statews.errors.InvalidStateError`
+* An event the current state does not allow raises :class:`~statews.core.errors.InvalidStateError`
   naming the state; so does an operation :data:`OPERATIONS` does not allow there.
 * Every event goes through :meth:`Lifecycle.fire`, the one place where state changes are
   logged (``statews.lifecycle`` logger) and the owner is told the state it entered

@@ -15,7 +15,7 @@ Invariants:
   any other ``$`` is an error, so a typo never passes silently. Keys are never
   interpolated.
 - Relative file paths (``ssl_options.cafile``, ...; the fields marked with
-  :data:`~statews.schema.PATH`) are relative to the file's directory, not the working
+  :data:`~statews.options.schema.PATH`) are relative to the file's directory, not the working
   directory; ``~`` is expanded.
 - Every failure is a :class:`ConfigError` reading ``<file>: <key path>: <what>``, or
   ``<file>: line L, column C: invalid FORMAT: <what>`` for a syntax error; never a
@@ -438,12 +438,12 @@ def dump_options(options: Options, *, mask_secrets: bool = True) -> dict[str, An
     """``options`` as plain JSON-able data (lists, dicts, strings, numbers, None).
 
     Every field is present, defaults included; ``ssl_options.context`` is left out.
-    With ``mask_secrets`` the options of :data:`~statews.redact.SECRET_OPTIONS` read
+    With ``mask_secrets`` the options of :data:`~statews.options.redact.SECRET_OPTIONS` read
     as ``repr(options)`` shows them: the SSL key password, the proxy's password, the
     values of headers named like a secret (Authorization, Proxy-Authorization, Cookie,
     anything with auth, token, secret, password, api-key, session, ...) and such query
     parameters in ``path`` read :data:`MASK`. Without it,
-    :func:`~statews.options.resolve_options` of the result gives back equal options
+    :func:`~statews.options.model.resolve_options` of the result gives back equal options
     (when no ``context`` was set).
     """
     data = options.model_dump(mode="json")
@@ -475,7 +475,7 @@ def config_json_schema() -> dict[str, Any]:
     """The JSON Schema of a configuration file, as :func:`load_config` reads it
     (``specs/options.schema.json``, ``statews schema``): one connection's options at
     the top level, or several under ``connections.<name>`` (nothing beside them), each
-    as :func:`statews.options.json_schema` describes one connection (``$defs.Options``).
+    as :func:`statews.options.model.json_schema` describes one connection (``$defs.Options``).
     Unknown keys are refused. Deterministic: the same schema on every call.
     """
     connection = json_schema()
@@ -485,7 +485,7 @@ def config_json_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "statews configuration file",
         "description": "The options of one connection at the top level, or of several "
-        "under connections.<name>; load with statews.config.load_config(path, name).",
+        "under connections.<name>; load with statews.options.config.load_config(path, name).",
         "type": "object",
         "$defs": {**definitions, "Options": connection},
         "if": {"required": ["connections"]},

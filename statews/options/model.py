@@ -10,15 +10,15 @@ Invariants (h11 style: what holds for every :class:`Options` that exists):
   with ``/``, may carry a query, and is ASCII without spaces, control characters or ``#``.
 - ``headers`` is a tuple of ``(name, value)`` string pairs: names are HTTP tokens, values
   hold no control character (so no CR/LF injection), and no name in
-  :data:`~statews.schema.RESERVED_HEADERS` (the opening handshake owns those).
-- Every failure is an :class:`~statews.errors.OptionsError` naming the option by its dotted
+  :data:`~statews.options.schema.RESERVED_HEADERS` (the opening handshake owns those).
+- Every failure is an :class:`~statews.core.errors.OptionsError` naming the option by its dotted
   path (``ssl_options.cafile``) and saying what was expected; a pydantic
   ``ValidationError`` never escapes :class:`Options` construction, :meth:`Options.from_url`
   or :func:`resolve_options` (``model_validate`` stays pydantic's raw API).
 
 Option groups (``connect_options``, ``ssl_options``) are sub-models, so new groups and
 fields are added without touching the machinery here. The value types and their rules
-live in :mod:`statews.schema`.
+live in :mod:`statews.options.schema`.
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ class SSLOptions(_Model):
 
     def create_context(self) -> ssl.SSLContext:
         """The SSL context for a connection: ``context`` if given, else a new one built
-        as :func:`statews.tlscontext.create_context` says.
+        as :func:`statews.options.tlscontext.create_context` says.
 
         Raises:
             OptionsError: a file or PEM text cannot be loaded; ``option`` names it.
@@ -269,9 +269,9 @@ class SSLOptions(_Model):
 
 class Options(_Model):
     """Everything one connection needs, validated. Build with :func:`resolve_options`,
-    :meth:`from_url`, ``Options(host=..., ...)`` or :func:`statews.config.load_config`.
+    :meth:`from_url`, ``Options(host=..., ...)`` or :func:`statews.options.config.load_config`.
 
-    ``repr()`` and ``str()`` show secrets masked (:mod:`statews.redact`).
+    ``repr()`` and ``str()`` show secrets masked (:mod:`statews.options.redact`).
 
     Raises:
         OptionsError: from construction, when an option is invalid or unknown.
@@ -470,7 +470,7 @@ def resolve_options(value: Options | Mapping[str, Any] | str, /, **overrides: An
 def build_options(value: object, overrides: Mapping[str, Any]) -> Options:
     """:func:`resolve_options` reporting failures as pydantic's ``ValidationError``.
 
-    For :mod:`statews.config`, which reports them with the file's key path; anything
+    For :mod:`statews.options.config`, which reports them with the file's key path; anything
     else should call :func:`resolve_options`.
     """
     credentials = None

@@ -251,7 +251,7 @@ def input_json_schema(model: type[BaseModel]) -> dict[str, Any]:
 
     pydantic's schema of ``model``, with the input forms of ``headers`` (mapping or
     pairs) and ``active``, plus the ``url`` key that
-    :func:`~statews.options.resolve_options` accepts, so ``host`` or ``url`` is required.
+    :func:`~statews.options.model.resolve_options` accepts, so ``host`` or ``url`` is required.
     """
     schema = model.model_json_schema()
     properties = schema["properties"]

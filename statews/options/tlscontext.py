@@ -1,8 +1,8 @@
-"""The client's :class:`ssl.SSLContext`, built from :class:`~statews.options.SSLOptions`.
+"""The client's :class:`ssl.SSLContext`, built from :class:`~statews.options.model.SSLOptions`.
 
 Invariants: verification is on unless ``verify`` is false; the given CA sources replace
 the system store; every failure to load a file or PEM text is an
-:class:`~statews.errors.OptionsError` naming the option (``ssl_options.cafile``, ...),
+:class:`~statews.core.errors.OptionsError` naming the option (``ssl_options.cafile``, ...),
 never a bare :class:`ssl.SSLError` or :class:`OSError`.
 """
 

@@ -9,7 +9,7 @@ socket), :mod:`.inbox` (socket -> application, with the closing buffer of
 (TCP, TLS, Unix sockets, proxies through :mod:`.proxy`), :mod:`.opening` (the HTTP/1.1
 upgrade), :mod:`.redirects`; keeping one: :mod:`.reconnect`.
 
-Layer rule: built on :mod:`statews.core`, :mod:`statews.options` and
+Layer rule: built on :mod:`statews.core`, :mod:`statews.options.model` and
 :mod:`statews.lifecycle`; never imports the command line. Only the connection sends
 lifecycle events; its parts report outcomes to it.
 

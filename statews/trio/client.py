@@ -1,7 +1,7 @@
 """The entry points: :func:`start_link` (hackney's ``start_link``) and :func:`open_websocket`.
 
-Both take options as an :class:`~statews.options.Options`, a mapping, or a URL, and
-validate them before anything touches the network (:class:`~statews.errors.OptionsError`).
+Both take options as an :class:`~statews.options.model.Options`, a mapping, or a URL, and
+validate them before anything touches the network (:class:`~statews.core.errors.OptionsError`).
 """
 
 from __future__ import annotations

@@ -184,7 +184,7 @@ class WebSocket:
             HandshakeRejected: the server answered with another status than 101 (a
                 redirect when ``max_redirects`` is 0).
             RedirectError: a redirect was not followed (see
-                :func:`statews.redirects.follow_redirect`); redirects within
+                :func:`statews.trio.redirects.follow_redirect`); redirects within
                 ``max_redirects`` are followed, each hop over a new connection, and
                 ``options`` becomes that of the URL finally connected to.
             InvalidHandshake: the server's answer is not a valid upgrade.
@@ -278,7 +278,7 @@ class WebSocket:
 
     async def _upgrade_following_redirects(self) -> Upgrade:
         """Open a transport and upgrade over it; on a redirect, close it and start over
-        at the new URL (:func:`~statews.redirects.follow_redirect` decides), so that
+        at the new URL (:func:`~statews.trio.redirects.follow_redirect` decides), so that
         ``self.options`` ends as the options of the URL finally connected to."""
         chain = [self.options.url]
         while True:

@@ -1,6 +1,6 @@
 """The opening handshake over an open stream, and extension negotiation (trio layer).
 
-Sends the upgrade request built by :mod:`statews.handshake`, reads the answer with its
+Sends the upgrade request built by :mod:`statews.core.handshake`, reads the answer with its
 bounded incremental parser, checks it, and instantiates the negotiated extensions.
 Time bounds are the caller's (``connect_timeout`` covers connect and upgrade together).
 """

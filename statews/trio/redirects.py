@@ -8,7 +8,7 @@ next request, or refuses it. The connection calls it in a loop, all hops within 
 Invariants:
 
 * Pure: no I/O, no clock; the result is validated :class:`Options` (through
-  :func:`~statews.options.resolve_options`), equal to the current hop's options except
+  :func:`~statews.options.model.resolve_options`), equal to the current hop's options except
   for the URL and what the rules below remove.
 * Never a downgrade: a ``wss://`` request is never followed to ``ws://`` or ``http://``.
 * Credentials never cross an origin: when (scheme, host, port) changes, the
@@ -16,9 +16,9 @@ Invariants:
   a ``Host`` header and ``ssl_options.server_hostname``, which name the old host. Once
   dropped they stay dropped, also if a later hop returns to the first origin.
 * Bounded: at most ``max_redirects`` hops; the refusal carries the whole chain.
-* Every refusal is a :class:`~statews.errors.RedirectError` with the redirect as
+* Every refusal is a :class:`~statews.core.errors.RedirectError` with the redirect as
   ``__cause__``; a non-redirect answer, or any answer when ``max_redirects`` is 0, is
-  re-raised unchanged as the :class:`~statews.errors.HandshakeRejected` it is.
+  re-raised unchanged as the :class:`~statews.core.errors.HandshakeRejected` it is.
 """
 
 from __future__ import annotations

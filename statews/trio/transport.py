@@ -3,9 +3,9 @@
 The only module that creates sockets. The route is, in order:
 
 1. the socket: a Unix domain socket when ``unix_path`` is set (no proxy then), else TCP
-   to the proxy :func:`~statews.proxy.select_proxy` chooses, else TCP to the server;
+   to the proxy :func:`~statews.core.proxyconf.select_proxy` chooses, else TCP to the server;
 2. through a proxy: TLS to it for ``https://``, then the tunnel
-   (:func:`~statews.proxy.open_tunnel`: HTTP CONNECT or SOCKS5);
+   (:func:`~statews.trio.proxy.open_tunnel`: HTTP CONNECT or SOCKS5);
 3. TLS to the server for ``wss://`` (inside the proxy's TLS for an ``https://`` proxy).
 
 It returns a :class:`trio.abc.Stream` plus the :class:`trio.SocketStream` underneath (for

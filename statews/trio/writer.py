@@ -1,7 +1,7 @@
 """The writer: application -> core -> socket, with back-pressure.
 
 A connection owns one :class:`Writer` from the upgrade on. Senders queue frames in the
-sans-I/O core (:class:`~statews.protocol.ClientProtocol`), then call :meth:`Writer.flush`:
+sans-I/O core (:class:`~statews.core.protocol.ClientProtocol`), then call :meth:`Writer.flush`:
 when the writer task is idle and the socket is a plain TCP/Unix one, the bytes go out in
 one non-blocking ``os.write``/``os.writev`` (no task switch per send); otherwise, and for
 what a direct write could not take, the writer task (:meth:`Writer.run`) sends what the
