@@ -153,10 +153,14 @@ class ClientProtocol:
         "_rsv_allowed",
         "_stream_opcode",
         "_unparsed",
+        "bytes_received",
+        "bytes_sent",
         "close_received",
         "close_sent",
         "eof_received",
         "failure",
+        "frames_received",
+        "frames_sent",
         "stream_next",
     )
 
@@ -210,6 +214,11 @@ class ClientProtocol:
         self.close_sent: Close | None = None
         #: Whether :meth:`receive_eof` was called.
         self.eof_received = False
+        #: Counters, for statistics: frames parsed and queued, bytes fed and taken.
+        self.frames_received = 0
+        self.frames_sent = 0
+        self.bytes_received = 0
+        self.bytes_sent = 0
         #: Set it to receive the next message in pieces (Fragment events): the one arriving
         #: (what it holds so far is the first piece) or the next to start; cleared when
         #: taken into account. Parsing stops after the message's last piece.
@@ -246,6 +255,7 @@ class ClientProtocol:
         """
         if max_messages is not None and max_messages < 1:
             raise ValueError(f"max_messages must be >= 1 or None, not {max_messages!r}")
+        self.bytes_received += len(data)
         expect = self._expect
         events: list[Received] = []
         if self.stream_next and self._assembler.opcode and expect >= 0:
@@ -453,12 +463,14 @@ class ClientProtocol:
                         events.append(event)
                 self._expect = end - n
                 self._frame_fin = bool(fin)
+                self.frames_received += 1
                 return n
             if is_bytes or length <= _VIEW_COPY_FROM:
                 payload = bytes(src[start:end])
             else:
                 payload = _take(src, start, end)
             pos = end
+            self.frames_received += 1
             if opcode >= _CLOSE:
                 if self._control(opcode, payload, events):
                     return -1
@@ -626,6 +638,7 @@ class ClientProtocol:
         Small frames share one chunk; a large frame is a chunk of its own, header included.
         """
         out = self._out
+        self.bytes_sent += self._out_size + len(self._pending)
         if self._pending:
             out.append(bytes(self._pending))
             self._pending.clear()
@@ -666,6 +679,7 @@ class ClientProtocol:
 
     def _queue_frame(self, opcode: int, payload: BytesLike, fin: bool = True, rsv: int = 0) -> None:
         """Mask and queue one frame with a fresh key."""
+        self.frames_sent += 1
         key = self._keys.next()
         if len(payload) <= _SHARED_CHUNK_LIMIT:
             self._pending += client_frame(opcode, payload, key, fin=fin, rsv=rsv)

@@ -7,7 +7,7 @@ validate them before anything touches the network (:class:`~statews.core.errors.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,20 +29,24 @@ async def start_link(
     *,
     owner: trio.MemorySendChannel[Delivery] | None = None,
     stream: trio.abc.Stream | None = None,
+    listeners: Sequence[object] = (),
     **overrides: Any,
 ) -> WebSocket:
     """Create a connection in state ``idle``; its tasks will live in ``nursery``.
 
     ``owner`` receives deliveries in active mode; without one, the connection makes a
     channel and exposes its receiving end as ``ws.mailbox``. ``stream`` is an already
-    connected trio stream to run the upgrade over instead of opening one.
+    connected trio stream to run the upgrade over instead of opening one. ``listeners``
+    observe the connection: python-statemachine listeners of its declared machine
+    (:mod:`statews.lifecycle.listeners`), and the frame hooks of
+    :mod:`statews.trio.observe`; their errors are logged, never raised.
 
     Raises:
         OptionsError: the options are invalid (nothing was attempted).
     """
     resolved = resolve_options(options, **overrides)
     await trio.lowlevel.checkpoint()
-    return WebSocket(nursery, resolved, owner=owner, stream=stream)
+    return WebSocket(nursery, resolved, owner=owner, stream=stream, listeners=listeners)
 
 
 @asynccontextmanager
@@ -52,6 +56,7 @@ async def open_websocket(
     *,
     config: str | os.PathLike[str] | None = None,
     name: str | None = None,
+    listeners: Sequence[object] = (),
     **overrides: Any,
 ) -> AsyncIterator[WebSocket]:
     """Connect, yield the open connection, close it on the way out.
@@ -59,7 +64,8 @@ async def open_websocket(
     ``async with open_websocket("wss://host/path", protocols=["chat"]) as ws: ...``;
     or ``open_websocket(config="conn.toml", name="feed")`` to read the options from a
     configuration file. Leaving the block closes gracefully (bounded by
-    ``close_timeout``), also when the block raised.
+    ``close_timeout``), also when the block raised. ``listeners``: as for
+    :func:`start_link`.
 
     Raises:
         OptionsError: invalid options or configuration file.
@@ -76,7 +82,7 @@ async def open_websocket(
     else:
         base = url_or_options
     async with task_nursery() as nursery:
-        ws = await start_link(nursery, base, **overrides)
+        ws = await start_link(nursery, base, listeners=listeners, **overrides)
         try:
             await ws.connect()
             yield ws

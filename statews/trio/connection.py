@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import trio
@@ -43,21 +43,25 @@ from ..core.errors import (
 )
 from ..core.events import (
     MESSAGE_TYPES,
+    Binary,
     Close,
     Fragment,
     Frame,
     Ping,
     Sendable,
+    Text,
     summary,
     to_frame,
 )
 from ..core.protocol import ClientProtocol
-from ..lifecycle.machine import Lifecycle, Operation, StateName
+from ..lifecycle.listeners import contained
+from ..lifecycle.machine import STATES, Lifecycle, Operation, StateName
 from ..options.model import Options
-from .closing import ClosingBuffer
+from .closing import ClosingBuffer, payload_size
 from .delivery import Active, Closed, Deliverer, Delivery, Failed, parse_active
 from .inbox import Inbox
 from .keepalive import Keepalive
+from .observe import Hooks, Stats
 from .opening import Upgrade, upgrade
 from .reader import Reader
 from .redirects import follow_redirect
@@ -88,10 +92,22 @@ class WebSocket:
         *,
         owner: trio.MemorySendChannel[Delivery] | None = None,
         stream: trio.abc.Stream | None = None,
+        listeners: Sequence[object] = (),
     ) -> None:
         self.options = options
         self._nursery = nursery
-        self.lifecycle = Lifecycle(f"ws{id(self):x}"[-8:], on_enter=self._entered)
+        # No listener, no cost: the machine, and the frame hooks, are then built bare.
+        self.lifecycle = Lifecycle(
+            f"ws{id(self):x}"[-8:],
+            on_enter=self._entered,
+            listeners=[contained(listener) for listener in listeners] or None,
+        )
+        hooks = Hooks(listeners) if listeners else None
+        self._hooks = hooks if hooks is not None and hooks.any else None
+        # When each state was entered (for stats.state_seconds); each is entered once.
+        self._entered_at: dict[StateName, float] = {"idle": trio.current_time()}
+        self._messages_out = 0
+        self._payload_out = 0
         self._mailbox: trio.MemoryReceiveChannel[Delivery] | None = None
         if owner is None:
             owner, self._mailbox = trio.open_memory_channel[Delivery](options.max_queue)
@@ -105,6 +121,8 @@ class WebSocket:
         # that receiving after a failed connect reports the end; the writer, the reader
         # and the keepalive are made with the core once the upgrade succeeded.
         self._inbox = Inbox(options.max_queue, keep_control=options.control_frames)
+        if self._hooks is not None and self._hooks.frame_received is not None:
+            self._inbox.on_frame = self._frame_received
         self._writer: Writer | None = None
         self._reader: Reader | None = None
         self._keepalive: Keepalive | None = None
@@ -271,6 +289,8 @@ class WebSocket:
             self._record_error,
         )
         self._keepalive = keepalive = Keepalive(self._send_ping)
+        if self._hooks is not None and self._hooks.pong is not None:
+            keepalive.on_pong = self._pong_received
         self._inbox.on_pong = keepalive.acknowledge
         self.lifecycle.fire("upgraded")
         if done.trailing:
@@ -333,6 +353,13 @@ class WebSocket:
         assert self._proto is not None
         self._proto.send(frame)
         writer.flush()
+        if type(frame) is Text or type(frame) is Binary:
+            self._messages_out += 1
+            self._payload_out += payload_size(frame.data)
+        hooks = self._hooks
+        if hooks is not None and hooks.frame_sent is not None:
+            for hook in hooks.frame_sent:
+                hook(self, frame)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s > %s", self.lifecycle.name, summary(frame))
 
@@ -383,6 +410,9 @@ class WebSocket:
         assert self._proto is not None
         self._proto.send_fragment(data, fin=fin)
         writer.wake()
+        self._payload_out += payload_size(data)
+        if fin:
+            self._messages_out += 1
         if logger.isEnabledFor(logging.DEBUG):
             kind = "TEXT" if isinstance(data, str) else "BINARY"
             logger.debug(
@@ -649,6 +679,7 @@ class WebSocket:
 
     def _entered(self, state: str) -> None:
         """Told by the lifecycle of every state entered: synchronous, no I/O."""
+        self._entered_at[self.lifecycle.state] = trio.current_time()
         if state == "closing":
             self._on_closing()
         elif state == "closed":
@@ -741,6 +772,49 @@ class WebSocket:
         )
         closed.__cause__ = error
         return closed
+
+    # ------------------------------------------------------------------ observing
+
+    @property
+    def stats(self) -> Stats:
+        """The connection's counters now (see :class:`~statews.trio.observe.Stats`)."""
+        proto = self._proto
+        keepalive = self._keepalive
+        inbox = self._inbox
+        now = trio.current_time()
+        entered = self._entered_at
+        order = [s for s in STATES if s in entered]
+        state_seconds = {
+            state: (entered[order[i + 1]] if i + 1 < len(order) else now) - entered[state]
+            for i, state in enumerate(order)
+        }
+        if self.state == "closed":
+            state_seconds["closed"] = now - entered["closed"]
+        return Stats(
+            messages_in=inbox.messages_in,
+            messages_out=self._messages_out,
+            payload_bytes_in=inbox.payload_in,
+            payload_bytes_out=self._payload_out,
+            bytes_in=proto.bytes_received if proto is not None else 0,
+            bytes_out=proto.bytes_sent if proto is not None else 0,
+            frames_in=proto.frames_received if proto is not None else 0,
+            frames_out=proto.frames_sent if proto is not None else 0,
+            pings_sent=keepalive.pings_sent if keepalive is not None else 0,
+            pongs_received=keepalive.pongs_received if keepalive is not None else 0,
+            last_rtt=keepalive.last_rtt if keepalive is not None else None,
+            mean_rtt=keepalive.mean_rtt if keepalive is not None else None,
+            inbox_depth=len(inbox),
+            reader_paused=self._reader.paused if self._reader is not None else 0.0,
+            state_seconds=state_seconds,
+        )
+
+    def _frame_received(self, frame: Frame | Fragment) -> None:
+        for hook in (self._hooks and self._hooks.frame_received) or ():
+            hook(self, frame)
+
+    def _pong_received(self, rtt: float) -> None:
+        for hook in (self._hooks and self._hooks.pong) or ():
+            hook(self, rtt)
 
     # ------------------------------------------------------------------ addresses
 

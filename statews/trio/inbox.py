@@ -31,7 +31,7 @@ from collections.abc import Callable
 import trio
 
 from ..core.events import Binary, Close, Fragment, Frame, Pong, Text
-from .closing import ClosingBuffer
+from .closing import ClosingBuffer, payload_size
 
 __all__ = ["Inbox"]
 
@@ -48,7 +48,10 @@ class Inbox:
         "items",
         "keep_control",
         "limit",
+        "messages_in",
+        "on_frame",
         "on_pong",
+        "payload_in",
     )
 
     def __init__(self, limit: int, *, keep_control: bool) -> None:
@@ -61,6 +64,11 @@ class Inbox:
         self.keep_control = keep_control
         #: Told of every pong's payload (the keepalive's acknowledgement), once connected.
         self.on_pong: Callable[[bytes], None] | None = None
+        #: Told of every frame taken in (the listeners' ``on_frame_received``), if any.
+        self.on_frame: Callable[[Frame | Fragment], None] | None = None
+        #: Messages taken in (a streamed one once, at its last piece) and their payload bytes.
+        self.messages_in = 0
+        self.payload_in = 0
         #: The application waits here for an item.
         self.has_message = trio.lowlevel.ParkingLot()
         #: The reader waits here for room.
@@ -89,17 +97,24 @@ class Inbox:
         closing = self.closing
         on_pong = self.on_pong
         keep_control = self.keep_control
+        if self.on_frame is not None:
+            for frame in frames:
+                self.on_frame(frame)
         for frame in frames:
             kind = type(frame)
             if kind is Text or kind is Binary:
                 assert isinstance(frame, Text | Binary)
+                self.messages_in += 1
+                self.payload_in += payload_size(frame.data)
                 if closing is not None and not closing.keep(frame.data, fin=True):
                     continue
                 items.append(frame)
             elif kind is Fragment:
                 assert isinstance(frame, Fragment)
                 fin = frame.fin
+                self.payload_in += payload_size(frame.data)
                 if fin:
+                    self.messages_in += 1
                     self.await_demand = True
                 if self.discarding or (
                     closing is not None and not closing.keep(frame.data, fin=fin)

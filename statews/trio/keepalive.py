@@ -34,10 +34,26 @@ __all__ = ["Keepalive"]
 class Keepalive:
     """The pings of one connection in flight, and the keepalive loop."""
 
-    __slots__ = ("_send_ping", "pings", "scope")
+    __slots__ = (
+        "_rtt_total",
+        "_send_ping",
+        "last_rtt",
+        "on_pong",
+        "pings",
+        "pings_sent",
+        "pongs_received",
+        "scope",
+    )
 
     def __init__(self, send_ping: Callable[[bytes], Awaitable[None]]) -> None:
         self._send_ping = send_ping
+        #: Told of each answered ping's round-trip time (the listeners' ``on_pong``).
+        self.on_pong: Callable[[float], None] | None = None
+        #: Pings sent, pings answered, and the round-trip time of the last one answered.
+        self.pings_sent = 0
+        self.pongs_received = 0
+        self.last_rtt: float | None = None
+        self._rtt_total = 0.0
         #: Payload -> (time sent, set when answered or when the connection ended).
         self.pings: dict[bytes, tuple[float, trio.Event]] = {}
         #: Cancelled when the connection starts closing: the loop ends.
@@ -74,7 +90,14 @@ class Keepalive:
         except BaseException:
             pings.pop(payload, None)
             raise
+        self.pings_sent += 1
         return payload, sent_at, waiter
+
+    @property
+    def mean_rtt(self) -> float | None:
+        """The mean round-trip time of the pings answered with their own payload."""
+        answered = self.pongs_received
+        return self._rtt_total / answered if answered and self.last_rtt is not None else None
 
     def acknowledge(self, payload: bytes) -> None:
         """A pong with ``payload`` arrived: it answers that ping and every earlier one."""
@@ -82,9 +105,14 @@ class Keepalive:
         if payload not in pings:
             return
         for key in list(pings):
-            _, waiter = pings.pop(key)
+            sent_at, waiter = pings.pop(key)
             waiter.set()
             if key == payload:
+                rtt = self.last_rtt = trio.current_time() - sent_at
+                self._rtt_total += rtt
+                self.pongs_received += 1
+                if self.on_pong is not None:
+                    self.on_pong(rtt)
                 break
 
     def stop(self) -> None:

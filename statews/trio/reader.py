@@ -60,6 +60,7 @@ class Reader:
         "_stream",
         "_writer",
         "close_timeout",
+        "paused",
         "scope",
         "write_limit",
     )
@@ -88,6 +89,8 @@ class Reader:
         self.close_timeout: float | None = None
         #: Its deadline is the close deadline; cancelled, the task ends with close_timeout.
         self.scope = trio.CancelScope()
+        #: Seconds spent waiting for the application (a full inbox), in all.
+        self.paused = 0.0
 
     def close_within(self, seconds: float | None) -> None:
         """Closing began: end the task ``seconds`` from now at the latest."""
@@ -135,7 +138,9 @@ class Reader:
                         continue
                     if connected:
                         if inbox.holds_back():
+                            since = trio.current_time()
                             await inbox.has_room.park()
+                            self.paused += trio.current_time() - since
                             continue
                         if proto.bytes_to_send > write_limit:
                             await writer.wait_progress()
