@@ -134,6 +134,8 @@ class WebSocket:
         self._error: BaseException | None = None
         self._closed_exc: ConnectionClosed | None = None
         self._closed = trio.Event()
+        for hook in (hooks and hooks.attach) or ():
+            hook(self)
 
     # ------------------------------------------------------------------ state
 
@@ -180,7 +182,10 @@ class WebSocket:
 
     @property
     def closed_reason(self) -> ConnectionClosed | None:
-        """Once closed: how (the exception ``recv`` raises after the last message)."""
+        """Once closed: how (the exception ``recv`` raises after the last message); also
+        inside listeners of the transition to ``closed``."""
+        if self._closed_exc is None and self.state == "closed":
+            return self._closed_error()
         return self._closed_exc
 
     def __repr__(self) -> str:
@@ -788,8 +793,6 @@ class WebSocket:
             state: (entered[order[i + 1]] if i + 1 < len(order) else now) - entered[state]
             for i, state in enumerate(order)
         }
-        if self.state == "closed":
-            state_seconds["closed"] = now - entered["closed"]
         return Stats(
             messages_in=inbox.messages_in,
             messages_out=self._messages_out,

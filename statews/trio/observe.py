@@ -9,6 +9,7 @@ listeners, :mod:`statews.lifecycle.listeners`):
                                streamed message, or control frame the peer sent
 ``on_frame_sent(ws, frame)``     each message or control frame the application sent
 ``on_pong(ws, rtt)``             a pong answered a ping of ours after ``rtt`` seconds
+``on_attach(ws)``                once, when the connection is made (``start_link``)
 ============================== =========================================================
 
 :class:`Stats` is what ``ws.stats`` returns: a snapshot of the connection's counters.
@@ -39,9 +40,10 @@ FrameHook = Callable[["WebSocket", Frame | Fragment], object]
 class Hooks:
     """The frame hooks of one connection's listeners (None where no listener has one)."""
 
-    __slots__ = ("frame_received", "frame_sent", "pong")
+    __slots__ = ("attach", "frame_received", "frame_sent", "pong")
 
     def __init__(self, listeners: Sequence[object]) -> None:
+        self.attach = _collect(listeners, "on_attach")
         self.frame_received = _collect(listeners, "on_frame_received")
         self.frame_sent = _collect(listeners, "on_frame_sent")
         self.pong = _collect(listeners, "on_pong")
