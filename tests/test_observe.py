@@ -77,6 +77,7 @@ async def test_listeners_and_hooks_see_a_session(ws_server: WsServer) -> None:
     ]
     assert recorder.entered == ["idle", "upgrading", "connected", "closing", "closed"]
     assert recorder.sent[:2] == [Text("a"), Binary(b"b")]
+    assert recorder.sent[-1] == statews.Close(1000, "")  # close() is seen too
     assert [f for f in recorder.received if isinstance(f, Text | Binary)] == [
         Text("a"),
         Binary(b"b"),

@@ -7,3 +7,7 @@ server behind ``statews serve`` and ``statews demo``.
 
 Layer rule: the top layer; uses the public API below it, and nothing below imports it.
 """
+
+from .command import main
+
+__all__ = ["main"]

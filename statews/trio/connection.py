@@ -375,6 +375,8 @@ class WebSocket:
         assert self._writer is not None
         self._proto.send(frame)
         logger.debug("%s > %s", self.lifecycle.name, summary(frame))
+        for hook in (self._hooks and self._hooks.frame_sent) or ():
+            hook(self, frame)
         self.lifecycle.fire("close_requested")
         self._writer.wake()
 
