@@ -168,3 +168,15 @@ async def test_stats_reader_paused_and_inbox_depth(nursery: trio.Nursery) -> Non
     assert len(got) == 50
     assert stats.reader_paused >= 0.15
     assert stats.messages_in == 50
+
+
+async def test_connect_verbose_prints_the_stats(ws_server: WsServer) -> None:
+    from test_cli import err
+    from test_cli import statews as run_statews
+
+    result = await run_statews("connect", "-v", ws_server.url(), "--send", "x", "--send", "yz")
+    assert result.returncode == 0, err(result)
+    stats_lines = [line for line in err(result).splitlines() if line.startswith("stats: ")]
+    assert len(stats_lines) == 1
+    assert stats_lines[0].startswith("stats: 2 messages in (3 bytes")
+    assert "2 out (3 bytes" in stats_lines[0]

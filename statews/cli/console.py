@@ -299,6 +299,8 @@ def _runner(
         await _exchange(ws, plan, transcript, progress, feed)
         if ws.closed_reason is not None:
             transcript.closed(ws.closed_reason)
+        if transcript.verbose:
+            transcript.note(f"stats: {ws.stats.summary()}")
 
     return run
 
