@@ -4,6 +4,9 @@ frame and pong hooks, and ws.stats, against real servers on loopback."""
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -171,12 +174,19 @@ async def test_stats_reader_paused_and_inbox_depth(nursery: trio.Nursery) -> Non
 
 
 async def test_connect_verbose_prints_the_stats(ws_server: WsServer) -> None:
-    from test_cli import err
-    from test_cli import statews as run_statews
-
-    result = await run_statews("connect", "-v", ws_server.url(), "--send", "x", "--send", "yz")
-    assert result.returncode == 0, err(result)
-    stats_lines = [line for line in err(result).splitlines() if line.startswith("stats: ")]
+    root = Path(__file__).resolve().parent.parent
+    command = [sys.executable, "-m", "statews", "connect", "-v", ws_server.url()]
+    with trio.fail_after(10):
+        result = await trio.run_process(
+            [*command, "--send", "x", "--send", "yz"],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
+    stderr = result.stderr.decode()
+    assert result.returncode == 0, stderr
+    stats_lines = [line for line in stderr.splitlines() if line.startswith("stats: ")]
     assert len(stats_lines) == 1
     assert stats_lines[0].startswith("stats: 2 messages in (3 bytes")
     assert "2 out (3 bytes" in stats_lines[0]
