@@ -19,14 +19,8 @@ from typing import Any
 
 import pytest
 import trio
-from peers import (
-    FrameReader,
-    WsServer,
-    accept_upgrade,
-    read_request,
-    serve_raw,
-    server_frame,
-)
+from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw
+from wire import server_frame
 
 from statews.cli.command import Exit, exit_code_for
 from statews.cli.console import describe

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 import trio
-from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw, server_frame
+from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw
 from test_cli import ENV, ROOT, assert_one_line_error, err, out, records, statews
+from wire import close_frame, server_frame
 
 from statews.cli.command import Exit, exit_code_for, option_overrides
 from statews.cli.console import parse_message, session_failure
@@ -153,7 +154,7 @@ async def test_dropped_messages_exit_7_end_to_end(nursery: trio.Nursery) -> None
         await accept_upgrade(stream)
         code = await FrameReader(stream).close_code()
         burst = b"".join(server_frame(0x1, f"late {i}".encode()) for i in range(5))
-        await stream.send_all(burst + server_frame(0x8, (code or 1000).to_bytes(2, "big")))
+        await stream.send_all(burst + close_frame(code or 1000))
 
     server = await serve_raw(nursery, script)
     result = await statews("connect", server.url(), "--wait", "0", "-o", "closing_buffer_size=13")
@@ -248,9 +249,9 @@ async def late_message(stream: trio.SocketStream) -> None:
     reader = FrameReader(stream)
     with trio.move_on_after(1.5):
         code = await reader.close_code()
-        await stream.send_all(server_frame(0x8, (code or 1000).to_bytes(2, "big")))
+        await stream.send_all(close_frame(code or 1000))
         return
-    await stream.send_all(server_frame(0x1, b"late") + server_frame(0x8, b"\x03\xe8"))
+    await stream.send_all(server_frame(0x1, b"late") + close_frame(1000))
     await reader.close_code()
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 import trio
-from peers import FrameReader, accept_upgrade, serve_raw, server_frame, start_ws_server
+from peers import FrameReader, accept_upgrade, serve_raw, start_ws_server
+from wire import server_frame
 
 import statews
 from statews import Binary, Close, Text

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 import trio
-from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw, server_frame
+from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw
+from wire import close_frame, server_frame
 
 import statews
 from statews import Close, Text
@@ -87,7 +88,7 @@ async def protocol_error(nursery: trio.Nursery, server: WsServer) -> list[Transi
         await accept_upgrade(stream)
         await stream.send_all(server_frame(0x1, b"\xc0\x80"))
         code = await FrameReader(stream).close_code()
-        await stream.send_all(server_frame(0x8, (code or 1000).to_bytes(2, "big")))
+        await stream.send_all(close_frame(code or 1000))
 
     raw = await serve_raw(nursery, script)
     ws, rec = await started(nursery, raw.url())

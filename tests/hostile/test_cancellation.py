@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 import trio
 from peers import FrameReader, accept_upgrade, serve_raw
+from wire import close_frame, server_frame
 
 import statews
 from statews import Binary, Frame, Text
-
-from .harness import close_frame, frame
 
 OPTIONS: dict[str, Any] = {"compression": None, "ping_interval": None, "close_timeout": 0.5}
 
@@ -40,12 +39,12 @@ def _messages(rng: random.Random, n: int) -> list[tuple[Frame, bytes]]:
         if len(data) > 4 and rng.random() < 0.4:
             cut = [0, *sorted(rng.sample(range(1, len(data)), 3)), len(data)]
             parts = [data[a:b] for a, b in pairwise(cut)]
-            wire = frame(opcode, parts[0], fin=False)
+            wire = server_frame(opcode, parts[0], fin=False)
             for k, part in enumerate(parts[1:], 1):
-                wire += frame(0x9, b"between") if rng.random() < 0.3 else b""
-                wire += frame(0x0, part, fin=k == len(parts) - 1)
+                wire += server_frame(0x9, b"between") if rng.random() < 0.3 else b""
+                wire += server_frame(0x0, part, fin=k == len(parts) - 1)
         else:
-            wire = frame(opcode, data)
+            wire = server_frame(opcode, data)
         out.append((message, wire))
     return out
 
@@ -104,7 +103,7 @@ async def test_send_cancelled_repeatedly_only_whole_frames_on_the_wire(
             try:
                 for i in range(200):
                     async with sending:
-                        await stream.send_all(frame(0x1, f"server {i}".encode()))
+                        await stream.send_all(server_frame(0x1, f"server {i}".encode()))
                     await trio.sleep(0.001)
             except trio.BrokenResourceError:
                 pass  # the client closed: the talk is over
@@ -248,7 +247,7 @@ async def test_recv_timeout_during_a_slow_frame_keeps_the_connection(
     """``recv(timeout=...)`` expiring while a frame trickles in raises RecvTimeout and
     changes nothing: the same message then arrives whole."""
     payload = bytes(range(256)) * 8
-    wire = frame(0x2, payload)
+    wire = server_frame(0x2, payload)
 
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
