@@ -35,7 +35,17 @@ import pytest
 import trio
 from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.trio.server import Server, ServerConnection, serve
-from wire import CLOSE, accept_for, close_code, parse_frame, upgrade_response
+from wire import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    TEXT,
+    accept_for,
+    close_code,
+    parse_frame,
+    server_frame,
+    upgrade_response,
+)
 
 
 async def scenario_handler(conn: ServerConnection) -> None:
@@ -179,6 +189,24 @@ async def accept_upgrade(stream: trio.abc.Stream, extra: bytes = b"") -> dict[st
     return headers
 
 
+async def echo_until_close(
+    stream: trio.abc.Stream, seen: list[tuple[int, bytes]] | None = None
+) -> None:
+    """Accept the upgrade, echo the client's data frames until its Close, then answer the
+    Close with its own payload; every client frame goes into ``seen`` as (opcode, payload)."""
+    await accept_upgrade(stream)
+    reader = FrameReader(stream)
+    while (frame := await reader.frame()) is not None:
+        opcode, _, payload = frame
+        if seen is not None:
+            seen.append((opcode, payload))
+        if opcode == CLOSE:
+            await stream.send_all(server_frame(CLOSE, payload))
+            return
+        if opcode in (CONTINUATION, TEXT, BINARY):
+            await stream.send_all(server_frame(opcode, payload))
+
+
 class FrameReader:
     """Reads the client's (masked) frames on the server side of a raw script."""
 
@@ -197,6 +225,12 @@ class FrameReader:
         del self.buffer[:end]
         assert frame.masked, "client frames must be masked"
         return frame.opcode, frame.fin, frame.payload
+
+    async def until(self, opcode: int) -> tuple[int, bool, bytes] | None:
+        """Read frames up to the first with ``opcode`` and return it; None at EOF."""
+        while (frame := await self.frame()) is not None and frame[0] != opcode:
+            pass
+        return frame
 
     async def close_code(self) -> int | None:
         """Read frames until the client's Close; return its code (1005 if empty)."""

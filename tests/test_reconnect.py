@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import trio
-from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw
+from peers import FrameReader, WsServer, accept_upgrade, echo_until_close, read_request, serve_raw
 from wire import close_frame, server_frame, upgrade_response
 
 import statews
@@ -178,17 +178,6 @@ async def accept_then_drop(stream: trio.SocketStream) -> None:
 async def accept_then_close_1011(stream: trio.SocketStream) -> None:
     await accept_upgrade(stream, close_frame(1011))
     await FrameReader(stream).close_code()
-
-
-async def accept_and_echo(stream: trio.SocketStream) -> None:
-    await accept_upgrade(stream)
-    reader = FrameReader(stream)
-    while (frame := await reader.frame()) is not None:
-        opcode, _, payload = frame
-        if opcode == 0x8:
-            await stream.send_all(server_frame(0x8, payload))
-            return
-        await stream.send_all(server_frame(opcode, payload))
 
 
 async def consume(attempts: Attempts) -> list[statews.WebSocket]:
@@ -366,7 +355,7 @@ async def test_body_leaving_the_connection_open_stops(ws_server: WsServer) -> No
 
 
 async def test_break_closes_the_connection(nursery: trio.Nursery) -> None:
-    url, seen = await start(nursery, accept_and_echo)
+    url, seen = await start(nursery, echo_until_close)
     opened = []
     with trio.fail_after(5):
         async with connect_forever(url, **FAST) as attempts:
@@ -381,7 +370,7 @@ async def test_break_closes_the_connection(nursery: trio.Nursery) -> None:
 
 
 async def test_body_exception_propagates_unwrapped(nursery: trio.Nursery) -> None:
-    url, seen = await start(nursery, accept_and_echo)
+    url, seen = await start(nursery, echo_until_close)
     opened = []
 
     async def body() -> None:
@@ -433,7 +422,7 @@ async def test_cancelled_while_connecting(nursery: trio.Nursery) -> None:
 
 
 async def test_cancelled_while_connected(nursery: trio.Nursery) -> None:
-    url, _ = await start(nursery, accept_and_echo)
+    url, _ = await start(nursery, echo_until_close)
     opened: list[statews.WebSocket] = []
     with trio.fail_after(5):
         with trio.move_on_after(0.2) as scope:

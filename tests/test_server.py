@@ -14,7 +14,7 @@ import sys
 
 import pytest
 import trio
-from test_cli import ENV, ROOT
+from test_cli import ENV, ROOT, printed_port
 from wire import CLOSE, client_frame, close_body, parse_frames
 
 import statews
@@ -96,13 +96,7 @@ async def test_serve_interrupted_closes_clients_with_1001_and_logs_listening_onc
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT
         )
         try:
-            assert server.stdout is not None
-            line = b""
-            while not line.endswith(b"\n"):
-                chunk = await server.stdout.receive_some(100)
-                assert chunk, "statews serve exited before printing its port"
-                line += chunk
-            url = f"ws://127.0.0.1:{int(line)}/"
+            url = f"ws://127.0.0.1:{await printed_port(server)}/"
             async with statews.open_websocket(url) as ws:
                 await ws.send(statews.Text("hi"))
                 assert await ws.recv() == statews.Text("hi")

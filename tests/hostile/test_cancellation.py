@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import trio
 from peers import FrameReader, accept_upgrade, serve_raw
-from wire import close_frame, server_frame
+from wire import close_code, close_frame, server_frame
 
 import statews
 from statews import Binary, Frame, Text
@@ -59,14 +59,14 @@ async def test_recv_cancelled_everywhere_loses_and_duplicates_nothing(
     # mid-payload, between fragments: wherever a recv() may be cancelled.
     cuts = sorted({0, len(stream_bytes), *rng.sample(range(1, len(stream_bytes)), 600)})
     pieces = [stream_bytes[a:b] for a, b in pairwise(cuts)]
-    close_code: list[int | None] = []
+    codes: list[int | None] = []
 
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
         for piece in pieces:
             await stream.send_all(piece)
             await trio.sleep(rng.choice([0, 0, 0.0002, 0.001]))
-        close_code.append(await FrameReader(stream).close_code())
+        codes.append(await FrameReader(stream).close_code())
 
     server = await serve_raw(nursery, script)
     got: list[Frame] = []
@@ -84,7 +84,7 @@ async def test_recv_cancelled_everywhere_loses_and_duplicates_nothing(
         await server.done.wait()
     assert got == [message for message, _ in messages]
     assert cancelled > 100, f"only {cancelled} recv() were cancelled: the test tests little"
-    assert close_code == [1000]
+    assert codes == [1000]
 
 
 async def test_send_cancelled_repeatedly_only_whole_frames_on_the_wire(
@@ -93,7 +93,7 @@ async def test_send_cancelled_repeatedly_only_whole_frames_on_the_wire(
     """Sends cut by timeouts (zero included) while messages flow both ways, against a
     slow reader: the server receives whole frames, exactly the sends that returned."""
     received: list[tuple[int, bytes]] = []
-    close_code: list[int] = []
+    codes: list[int] = []
 
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
@@ -115,7 +115,7 @@ async def test_send_cancelled_repeatedly_only_whole_frames_on_the_wire(
                 opcode, fin, payload = item
                 assert fin, "send() of a whole message sends one whole frame here"
                 if opcode == 0x8:
-                    close_code.append(int.from_bytes(payload[:2], "big"))
+                    codes.append(close_code(payload))
                     async with sending:
                         await stream.send_all(close_frame(1000))
                     inner.cancel_scope.cancel()
@@ -160,7 +160,7 @@ async def test_send_cancelled_repeatedly_only_whole_frames_on_the_wire(
         await server.done.wait()
     assert received == completed
     assert cancelled > 100, f"only {cancelled} sends were cancelled"
-    assert close_code == [1000]
+    assert codes == [1000]
     assert from_server == [Text(f"server {i}") for i in range(len(from_server))]
 
 
@@ -221,7 +221,7 @@ async def test_send_stream_cancelled_midway_leaves_a_defined_state(
         assert ws.closed_reason is not None
         opcode, _, payload = frames[-1]
         assert opcode == 0x8, frames
-        assert int.from_bytes(payload[:2], "big") == 1011  # an internal error, not the peer's
+        assert close_code(payload) == 1011  # an internal error, not the peer's
 
 
 def _messages_of(frames: list[tuple[int, bool, bytes]]) -> list[tuple[int, bytes]]:

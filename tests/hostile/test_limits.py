@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import trio
 from peers import FrameReader, accept_upgrade, serve_raw
-from wire import close_frame, server_frame
+from wire import close_code, close_frame, server_frame
 
 import statews
 from statews import Binary, Text
@@ -190,7 +190,7 @@ async def test_server_never_reads_send_applies_back_pressure(nursery: trio.Nurse
     messages whose ``send`` returned, and the connection goes on working."""
     reading = trio.Event()
     got: list[bytes] = []
-    close_code: list[int | None] = []
+    codes: list[int | None] = []
 
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
@@ -200,7 +200,7 @@ async def test_server_never_reads_send_applies_back_pressure(nursery: trio.Nurse
             opcode, fin, payload = item
             assert fin
             if opcode == 0x8:
-                close_code.append(int.from_bytes(payload[:2], "big"))
+                codes.append(close_code(payload))
                 await stream.send_all(close_frame(1000))
                 return
             assert opcode == 0x2
@@ -238,7 +238,7 @@ async def test_server_never_reads_send_applies_back_pressure(nursery: trio.Nurse
             sent.append(b"after")
     assert worst <= write_limit + size + 14, f"{worst} bytes queued"
     assert got == sent
-    assert close_code == [1000]
+    assert codes == [1000]
 
 
 async def test_empty_continuation_flood_memory_flat(nursery: trio.Nursery) -> None:
@@ -259,8 +259,7 @@ async def test_empty_continuation_flood_memory_flat(nursery: trio.Nursery) -> No
             await stream.send_all(empties)
         await stream.send_all(server_frame(0x9, b"sync"))  # answered once all before it is parsed
         reader = FrameReader(stream)
-        while (item := await reader.frame()) is not None and item[0] != 0xA:
-            pass
+        await reader.until(0xA)
         pong.set()
         await measured.wait()  # the client measured with the message unfinished
         await stream.send_all(server_frame(0x0, b"z") + close_frame(1000))
@@ -294,8 +293,7 @@ async def test_tiny_fragments_memory_bounded_by_max_message_size(nursery: trio.N
         await stream.send_all(server_frame(0x2, b"x", fin=False) + one * (limit - 2))
         await stream.send_all(server_frame(0x9, b"sync"))
         reader = FrameReader(stream)
-        while (item := await reader.frame()) is not None and item[0] != 0xA:
-            pass
+        await reader.until(0xA)
         pong.set()
         await measured.wait()  # the client measured with the message unfinished
         await stream.send_all(server_frame(0x0, b"x") + close_frame(1000))
