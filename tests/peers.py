@@ -18,9 +18,7 @@ The raw server (:func:`serve_raw`) accepts TCP connections and runs a script
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import json
 import os
 import select
@@ -37,8 +35,17 @@ import pytest
 import trio
 from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.trio.server import Server, ServerConnection, serve
-
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+from wire import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    TEXT,
+    accept_for,
+    close_code,
+    parse_frame,
+    server_frame,
+    upgrade_response,
+)
 
 
 async def scenario_handler(conn: ServerConnection) -> None:
@@ -175,32 +182,29 @@ async def read_request(stream: trio.abc.ReceiveStream) -> tuple[bytes, dict[str,
     return head, headers
 
 
-def accept_for(key: str) -> str:
-    return base64.b64encode(hashlib.sha1((key + GUID).encode()).digest()).decode()
-
-
 async def accept_upgrade(stream: trio.abc.Stream, extra: bytes = b"") -> dict[str, str]:
     """Read the request and answer a valid 101; ``extra`` follows the header block."""
     _, headers = await read_request(stream)
-    response = (
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Accept: {accept_for(headers['sec-websocket-key'])}\r\n\r\n"
-    ).encode()
-    await stream.send_all(response + extra)
+    await stream.send_all(upgrade_response(accept_for(headers["sec-websocket-key"])) + extra)
     return headers
 
 
-def server_frame(opcode: int, payload: bytes = b"", *, fin: bool = True, rsv: int = 0) -> bytes:
-    """An unmasked frame as a server sends it."""
-    first = (0x80 if fin else 0) | (rsv << 4) | opcode
-    n = len(payload)
-    if n < 126:
-        header = bytes([first, n])
-    elif n < 65536:
-        header = bytes([first, 126]) + n.to_bytes(2, "big")
-    else:
-        header = bytes([first, 127]) + n.to_bytes(8, "big")
-    return header + payload
+async def echo_until_close(
+    stream: trio.abc.Stream, seen: list[tuple[int, bytes]] | None = None
+) -> None:
+    """Accept the upgrade, echo the client's data frames until its Close, then answer the
+    Close with its own payload; every client frame goes into ``seen`` as (opcode, payload)."""
+    await accept_upgrade(stream)
+    reader = FrameReader(stream)
+    while (frame := await reader.frame()) is not None:
+        opcode, _, payload = frame
+        if seen is not None:
+            seen.append((opcode, payload))
+        if opcode == CLOSE:
+            await stream.send_all(server_frame(CLOSE, payload))
+            return
+        if opcode in (CONTINUATION, TEXT, BINARY):
+            await stream.send_all(server_frame(opcode, payload))
 
 
 class FrameReader:
@@ -210,38 +214,28 @@ class FrameReader:
         self.stream = stream
         self.buffer = bytearray()
 
-    async def _need(self, n: int) -> bool:
-        while len(self.buffer) < n:
-            chunk = await self.stream.receive_some(65536)
-            if not chunk:
-                return False
-            self.buffer += chunk
-        return True
-
     async def frame(self) -> tuple[int, bool, bytes] | None:
         """(opcode, fin, unmasked payload), or None at EOF."""
-        if not await self._need(2):
-            return None
-        b0, b1 = self.buffer[0], self.buffer[1]
-        assert b1 & 0x80, "client frames must be masked"
-        n, pos = b1 & 0x7F, 2
-        if n == 126:
-            await self._need(4)
-            n, pos = int.from_bytes(self.buffer[2:4], "big"), 4
-        elif n == 127:
-            await self._need(10)
-            n, pos = int.from_bytes(self.buffer[2:10], "big"), 10
-        if not await self._need(pos + 4 + n):
-            return None
-        key = self.buffer[pos : pos + 4]
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(self.buffer[pos + 4 : pos + 4 + n]))
-        del self.buffer[: pos + 4 + n]
-        return b0 & 0x0F, bool(b0 & 0x80), payload
+        while (parsed := parse_frame(self.buffer)) is None:
+            chunk = await self.stream.receive_some(65536)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        frame, end = parsed
+        del self.buffer[:end]
+        assert frame.masked, "client frames must be masked"
+        return frame.opcode, frame.fin, frame.payload
+
+    async def until(self, opcode: int) -> tuple[int, bool, bytes] | None:
+        """Read frames up to the first with ``opcode`` and return it; None at EOF."""
+        while (frame := await self.frame()) is not None and frame[0] != opcode:
+            pass
+        return frame
 
     async def close_code(self) -> int | None:
         """Read frames until the client's Close; return its code (1005 if empty)."""
         while (frame := await self.frame()) is not None:
             opcode, _, payload = frame
-            if opcode == 0x8:
-                return int.from_bytes(payload[:2], "big") if payload else 1005
+            if opcode == CLOSE:
+                return close_code(payload)
         return None

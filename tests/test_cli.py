@@ -19,14 +19,8 @@ from typing import Any
 
 import pytest
 import trio
-from peers import (
-    FrameReader,
-    WsServer,
-    accept_upgrade,
-    read_request,
-    serve_raw,
-    server_frame,
-)
+from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw
+from wire import server_frame
 
 from statews.cli.command import Exit, exit_code_for
 from statews.cli.console import describe
@@ -64,6 +58,17 @@ async def statews(
         )
 
 
+async def printed_port(server: trio.Process) -> int:
+    """The port a ``statews serve`` subprocess prints as its first line of output."""
+    assert server.stdout is not None
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = await server.stdout.receive_some(100)
+        assert chunk, "statews serve exited before printing its port"
+        line += chunk
+    return int(line)
+
+
 def out(result: subprocess.CompletedProcess[bytes]) -> str:
     return result.stdout.decode()
 
@@ -94,13 +99,7 @@ async def test_serve_then_connect_json() -> None:
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT
         )
         try:
-            assert server.stdout is not None
-            line = b""
-            while not line.endswith(b"\n"):
-                chunk = await server.stdout.receive_some(100)
-                assert chunk, "statews serve exited before printing its port"
-                line += chunk
-            port = int(line)
+            port = await printed_port(server)
             result = await statews(
                 "connect", f"ws://127.0.0.1:{port}/", "--send", "hello", "--send", "wörld", "--json"
             )

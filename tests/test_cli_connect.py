@@ -19,8 +19,17 @@ from typing import Any
 
 import pytest
 import trio
-from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw, server_frame
-from test_cli import ENV, ROOT, assert_one_line_error, err, out, records, statews
+from peers import (
+    FrameReader,
+    WsServer,
+    accept_upgrade,
+    echo_until_close,
+    node_echo,
+    read_request,
+    serve_raw,
+)
+from test_cli import ENV, ROOT, assert_one_line_error, err, out, printed_port, records, statews
+from wire import close_frame, server_frame
 
 from statews.cli.command import Exit, exit_code_for
 from statews.cli.console import parse_message, session_failure
@@ -28,7 +37,6 @@ from statews.cli.targets import option_overrides
 from statews.core.errors import ConnectionClosedOK
 from statews.core.events import Close
 
-NODE_DIR = ROOT / "tests" / "node"
 SEQ = "".join(f"{i}\n" for i in range(1, 1001)).encode()
 
 
@@ -43,14 +51,9 @@ async def serve_command() -> AsyncIterator[str]:
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=ENV, cwd=ROOT
     )
     try:
-        assert server.stdout is not None
-        line = b""
         with trio.fail_after(10):
-            while not line.endswith(b"\n"):
-                chunk = await server.stdout.receive_some(100)
-                assert chunk, "statews serve exited before printing its port"
-                line += chunk
-        yield f"ws://127.0.0.1:{int(line)}/"
+            port = await printed_port(server)
+        yield f"ws://127.0.0.1:{port}/"
     finally:
         server.terminate()
         with trio.move_on_after(5):
@@ -61,46 +64,10 @@ async def serve_command() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def node_echo() -> Iterator[str]:
-    """Node's ws echo server; yields its URL."""
-    missing = pytest.fail if os.environ.get("CI") else pytest.skip
-    node = shutil.which("node")
-    if node is None:
-        missing("node is not installed")
-    if not (NODE_DIR / "node_modules" / "ws").is_dir():
-        missing("Node's ws is not installed: run npm ci --prefix tests/node")
-    process = subprocess.Popen(
-        [node, str(NODE_DIR / "echo_server.js"), "[false]"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        port = json.loads(process.stdout.readline())["ports"][0]
+def node_url() -> Iterator[str]:
+    """Node's ws echo server (peers.node_echo); yields its URL."""
+    with node_echo() as (port,):
         yield f"ws://127.0.0.1:{port}/"
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-async def recording_echo(stream: trio.SocketStream, seen: list[tuple[int, bytes]]) -> None:
-    """Echo data frames (recording them) until the client's Close, then answer it."""
-    await accept_upgrade(stream)
-    reader = FrameReader(stream)
-    while (frame := await reader.frame()) is not None:
-        opcode, _, payload = frame
-        seen.append((opcode, payload))
-        if opcode == 0x8:
-            await stream.send_all(server_frame(0x8, payload))
-            return
-        if opcode in (0x1, 0x2):
-            await stream.send_all(server_frame(opcode, payload))
 
 
 # --- A: nothing lost at the end of input -----------------------------------------------
@@ -118,8 +85,8 @@ async def test_seq_1000_against_websockets(ws_server: WsServer) -> None:
     assert result.stdout == SEQ
 
 
-async def test_seq_1000_against_node_ws(node_echo: str) -> None:
-    result = await statews("connect", node_echo, stdin=SEQ, timeout=30)
+async def test_seq_1000_against_node_ws(node_url: str) -> None:
+    result = await statews("connect", node_url, stdin=SEQ, timeout=30)
     assert result.returncode == 0, err(result)
     assert result.stdout == SEQ
 
@@ -154,7 +121,7 @@ async def test_dropped_messages_exit_7_end_to_end(nursery: trio.Nursery) -> None
         await accept_upgrade(stream)
         code = await FrameReader(stream).close_code()
         burst = b"".join(server_frame(0x1, f"late {i}".encode()) for i in range(5))
-        await stream.send_all(burst + server_frame(0x8, (code or 1000).to_bytes(2, "big")))
+        await stream.send_all(burst + close_frame(code or 1000))
 
     server = await serve_raw(nursery, script)
     result = await statews("connect", server.url(), "--wait", "0", "-o", "closing_buffer_size=13")
@@ -233,7 +200,7 @@ async def test_binary_round_trip(ws_server: WsServer) -> None:
 
 async def test_one_message(nursery: trio.Nursery) -> None:
     seen: list[tuple[int, bytes]] = []
-    server = await serve_raw(nursery, lambda s: recording_echo(s, seen))
+    server = await serve_raw(nursery, lambda s: echo_until_close(s, seen))
     result = await statews("connect", server.url(), "-1", stdin=b"first\nsecond\n")
     assert result.returncode == 0, err(result)
     assert out(result) == "first\n"
@@ -249,9 +216,9 @@ async def late_message(stream: trio.SocketStream) -> None:
     reader = FrameReader(stream)
     with trio.move_on_after(1.5):
         code = await reader.close_code()
-        await stream.send_all(server_frame(0x8, (code or 1000).to_bytes(2, "big")))
+        await stream.send_all(close_frame(code or 1000))
         return
-    await stream.send_all(server_frame(0x1, b"late") + server_frame(0x8, b"\x03\xe8"))
+    await stream.send_all(server_frame(0x1, b"late") + close_frame(1000))
     await reader.close_code()
 
 
@@ -334,7 +301,7 @@ async def drop_first_connection(stream: trio.SocketStream, count: list[int]) -> 
         await accept_upgrade(stream)
         await FrameReader(stream).frame()
         return  # TCP closed without a Close
-    await recording_echo(stream, [])
+    await echo_until_close(stream, [])
 
 
 async def test_reconnect(nursery: trio.Nursery) -> None:

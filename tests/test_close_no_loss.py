@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 import trio
-from peers import FrameReader, accept_upgrade, node_echo, serve_raw, server_frame
+from peers import FrameReader, accept_upgrade, node_echo, serve_raw
 from websockets.exceptions import ConnectionClosed as PeerClosed
 from websockets.trio.server import ServerConnection, serve
+from wire import close_frame, server_frame
 
 import statews
 from statews import Close, Closed, ConnectionClosedOK, Delivery, Message, Text
@@ -252,7 +253,7 @@ def _burst_server(messages: list[bytes]) -> Any:
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream, wire)
         code = await FrameReader(stream).close_code()
-        await stream.send_all(server_frame(0x8, (code or 1000).to_bytes(2, "big")))
+        await stream.send_all(close_frame(code or 1000))
 
     return script
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import trio
-from peers import FrameReader, accept_upgrade, read_request, serve_raw, server_frame
+from peers import FrameReader, accept_upgrade, read_request, serve_raw
+from wire import close_frame, server_frame, upgrade_response
 
 import statews
 from statews import Text
@@ -34,16 +35,8 @@ async def test_rejected_handshake_carries_status_headers_body(nursery: trio.Nurs
 @pytest.mark.parametrize(
     ("response", "match"),
     [
-        (
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
-            "Accept",
-        ),
-        (
-            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
-            "Upgrade",
-        ),
+        (upgrade_response("AAAAAAAAAAAAAAAAAAAAAAAAAAA="), "Accept"),
+        (upgrade_response("AAAAAAAAAAAAAAAAAAAAAAAAAAA=", upgrade=None), "Upgrade"),
         (b"HTTP/1.1 101 Switching Protocols\r\nX: " + b"a" * 70000, "header block exceeds"),
     ],
 )
@@ -119,7 +112,7 @@ async def test_server_close_while_app_blocks_in_recv(nursery: trio.Nursery) -> N
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
         await trio.sleep(0.2)
-        await stream.send_all(server_frame(0x8, (1001).to_bytes(2, "big") + b"restart"))
+        await stream.send_all(close_frame(1001, b"restart"))
         assert await FrameReader(stream).close_code() == 1001
 
     server = await serve_raw(nursery, script)
@@ -135,7 +128,7 @@ async def test_thousand_messages_then_close_all_delivered(nursery: trio.Nursery)
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
         burst = b"".join(server_frame(0x1, str(i).encode()) for i in range(1000))
-        await stream.send_all(burst + server_frame(0x8, (1000).to_bytes(2, "big")))
+        await stream.send_all(burst + close_frame(1000))
         await FrameReader(stream).close_code()
 
     server = await serve_raw(nursery, script)

@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 import trio
-from peers import accept_for, node_echo, read_request, serve_raw, start_ws_server
+from peers import node_echo, read_request, serve_raw, start_ws_server
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from wire import accept_for, upgrade_response
 
 import statews
 from statews import Binary, Frame, Text
@@ -336,12 +337,10 @@ async def test_answers_we_cannot_honour(
     async def script(stream: trio.SocketStream) -> None:
         _, headers = await read_request(stream)
         await stream.send_all(
-            (
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                "Connection: Upgrade\r\n"
-                f"Sec-WebSocket-Accept: {accept_for(headers['sec-websocket-key'])}\r\n"
-                f"Sec-WebSocket-Extensions: {accepted}\r\n\r\n"
-            ).encode()
+            upgrade_response(
+                accept_for(headers["sec-websocket-key"]),
+                extra=f"Sec-WebSocket-Extensions: {accepted}\r\n".encode(),
+            )
         )
         await trio.sleep(5)
 

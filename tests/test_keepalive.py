@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 import trio
-from peers import FrameReader, accept_upgrade, serve_raw, server_frame, start_ws_server
+from peers import FrameReader, accept_upgrade, serve_raw, start_ws_server
+from wire import close_code, server_frame
 
 import statews
 from statews import Binary, Close, Text
@@ -60,7 +61,7 @@ async def start_peer(
                 if opcode == PING and answer_pings:
                     pongs.start_soon(pong, stream, payload)
                 elif opcode == CLOSE:
-                    peer.close_code = int.from_bytes(payload[:2], "big") if payload else 1005
+                    peer.close_code = close_code(payload)
                     peer.closed_at = trio.current_time()
                     pongs.cancel_scope.cancel()
                     async with sending:

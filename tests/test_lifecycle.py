@@ -8,12 +8,14 @@ declaration refuses.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import pytest
 import trio
-from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw, server_frame
+from peers import FrameReader, Script, WsServer, accept_upgrade, read_request, serve_raw
+from wire import close_frame, server_frame
 
 import statews
 from statews import Close, Text
@@ -52,98 +54,84 @@ async def wait_for_state(ws: statews.WebSocket, state: str) -> None:
         await trio.sleep(0.005)
 
 
+# ------------------------------------------------------------------ raw peers
+
+
+async def silent(stream: trio.SocketStream) -> None:
+    """Never answers the upgrade request."""
+    await trio.sleep(5)
+
+
+async def deaf(stream: trio.SocketStream) -> None:
+    """Accepts the upgrade, then reads and answers nothing."""
+    await accept_upgrade(stream)
+    await trio.sleep(5)
+
+
+async def refuses(stream: trio.SocketStream) -> None:
+    await read_request(stream)
+    await stream.send_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+
+async def sends_invalid_utf8(stream: trio.SocketStream) -> None:
+    """Accepts, sends a text frame that is not UTF-8, then answers the client's Close."""
+    await accept_upgrade(stream)
+    await stream.send_all(server_frame(0x1, b"\xc0\x80"))
+    code = await FrameReader(stream).close_code()
+    await stream.send_all(close_frame(code or 1000))
+
+
+async def vanishes(stream: trio.SocketStream) -> None:
+    """Accepts, then TCP closes without a Close."""
+    await accept_upgrade(stream)
+
+
+async def drops_after_the_close(stream: trio.SocketStream) -> None:
+    await accept_upgrade(stream)
+    await FrameReader(stream).close_code()  # then TCP closes without a Close back
+
+
 # ------------------------------------------------------------------ scenarios
 
 
-async def normal_session(nursery: trio.Nursery, server: WsServer) -> list[Transition]:
-    ws, rec = await started(nursery, server.url())
-    await ws.connect()
-    await ws.close()
-    return rec.seen
+@dataclass(frozen=True)
+class Session:
+    """A scenario of one shape: start a connection to ``peer``, connect, then close or read.
 
+    Calling it plays it and returns the transitions seen.
+    """
 
-async def peer_closes(nursery: trio.Nursery, server: WsServer) -> list[Transition]:
-    ws, rec = await started(nursery, server.url("/close?code=1001"))
-    await ws.connect()
-    with pytest.raises(statews.ConnectionClosed):
-        await ws.recv()
-    return rec.seen
+    #: A path of the `websockets` server (see peers.scenario_handler), or a raw script.
+    peer: str | Script = "/echo"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: True: ``connect()`` succeeds; False: it is not called; an exception type: it raises that
+    #: (and the scenario ends there).
+    connect: bool | type[BaseException] = True
+    #: Then ``"close"``: ``close()`` returns; an exception type: ``recv()`` raises it.
+    then: Literal["close"] | type[statews.ConnectionClosed] = "close"
 
-
-async def rejected(nursery: trio.Nursery, server: WsServer) -> list[Transition]:
-    async def script(stream: trio.SocketStream) -> None:
-        await read_request(stream)
-        await stream.send_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
-
-    raw = await serve_raw(nursery, script)
-    ws, rec = await started(nursery, raw.url())
-    with pytest.raises(statews.HandshakeRejected):
-        await ws.connect()
-    return rec.seen
-
-
-async def protocol_error(nursery: trio.Nursery, server: WsServer) -> list[Transition]:
-    async def script(stream: trio.SocketStream) -> None:
-        await accept_upgrade(stream)
-        await stream.send_all(server_frame(0x1, b"\xc0\x80"))
-        code = await FrameReader(stream).close_code()
-        await stream.send_all(server_frame(0x8, (code or 1000).to_bytes(2, "big")))
-
-    raw = await serve_raw(nursery, script)
-    ws, rec = await started(nursery, raw.url())
-    await ws.connect()
-    with pytest.raises(statews.ConnectionClosed):
-        await ws.recv()
-    return rec.seen
-
-
-async def peer_vanishes(nursery: trio.Nursery, server: WsServer) -> list[Transition]:
-    async def script(stream: trio.SocketStream) -> None:
-        await accept_upgrade(stream)
-
-    raw = await serve_raw(nursery, script)
-    ws, rec = await started(nursery, raw.url())
-    await ws.connect()
-    with pytest.raises(statews.ConnectionClosedError):
-        await ws.recv()
-    return rec.seen
-
-
-async def peer_never_answers_close(nursery: trio.Nursery, server: WsServer) -> list[Transition]:
-    async def script(stream: trio.SocketStream) -> None:
-        await accept_upgrade(stream)
-        await trio.sleep(5)
-
-    raw = await serve_raw(nursery, script)
-    ws, rec = await started(nursery, raw.url(), close_timeout=0.1)
-    await ws.connect()
-    await ws.close()
-    return rec.seen
-
-
-async def peer_drops_after_our_close(nursery: trio.Nursery, server: WsServer) -> list[Transition]:
-    async def script(stream: trio.SocketStream) -> None:
-        await accept_upgrade(stream)
-        await FrameReader(stream).close_code()  # then TCP closes without a Close back
-
-    raw = await serve_raw(nursery, script)
-    ws, rec = await started(nursery, raw.url())
-    await ws.connect()
-    await ws.close()
-    return rec.seen
-
-
-async def closed_while_idle(nursery: trio.Nursery, server: WsServer) -> list[Transition]:
-    ws, rec = await started(nursery, server.url())
-    await ws.close()
-    return rec.seen
+    async def __call__(self, nursery: trio.Nursery, server: WsServer) -> list[Transition]:
+        if isinstance(self.peer, str):
+            url = server.url(self.peer)
+        else:
+            url = (await serve_raw(nursery, self.peer)).url()
+        ws, rec = await started(nursery, url, **self.options)
+        if not isinstance(self.connect, bool):
+            with pytest.raises(self.connect):
+                await ws.connect()
+            return rec.seen
+        if self.connect:
+            await ws.connect()
+        if self.then == "close":
+            await ws.close()
+        else:
+            with pytest.raises(self.then):
+                await ws.recv()
+        return rec.seen
 
 
 async def closed_while_upgrading(nursery: trio.Nursery, server: WsServer) -> list[Transition]:
-    async def script(stream: trio.SocketStream) -> None:
-        await trio.sleep(5)
-
-    raw = await serve_raw(nursery, script)
+    raw = await serve_raw(nursery, silent)
     ws, rec = await started(nursery, raw.url())
     async with trio.open_nursery() as inner:
 
@@ -166,11 +154,7 @@ async def cancelled_while_connected(nursery: trio.Nursery, server: WsServer) -> 
 
 
 async def cancelled_while_closing(nursery: trio.Nursery, server: WsServer) -> list[Transition]:
-    async def script(stream: trio.SocketStream) -> None:
-        await accept_upgrade(stream)
-        await trio.sleep(5)
-
-    raw = await serve_raw(nursery, script)
+    raw = await serve_raw(nursery, deaf)
     async with trio.open_nursery() as inner:
         ws, rec = await started(inner, raw.url(), close_timeout=10)
         await ws.connect()
@@ -181,18 +165,23 @@ async def cancelled_while_closing(nursery: trio.Nursery, server: WsServer) -> li
 
 
 Scenario = Callable[[trio.Nursery, WsServer], Awaitable[list[Transition]]]
+NORMAL_SESSION = Session()
 SCENARIOS: dict[Transition, Scenario] = {
-    ("idle", "connect", "upgrading"): normal_session,
-    ("upgrading", "upgraded", "connected"): normal_session,
-    ("connected", "close_requested", "closing"): normal_session,
-    ("closing", "close_completed", "closed"): normal_session,
-    ("connected", "close_received", "closing"): peer_closes,
-    ("upgrading", "upgrade_failed", "closed"): rejected,
-    ("connected", "failed", "closing"): protocol_error,
-    ("connected", "connection_lost", "closed"): peer_vanishes,
-    ("closing", "close_timeout", "closed"): peer_never_answers_close,
-    ("closing", "connection_lost", "closed"): peer_drops_after_our_close,
-    ("idle", "aborted", "closed"): closed_while_idle,
+    ("idle", "connect", "upgrading"): NORMAL_SESSION,
+    ("upgrading", "upgraded", "connected"): NORMAL_SESSION,
+    ("connected", "close_requested", "closing"): NORMAL_SESSION,
+    ("closing", "close_completed", "closed"): NORMAL_SESSION,
+    ("connected", "close_received", "closing"): Session(
+        "/close?code=1001", then=statews.ConnectionClosed
+    ),
+    ("upgrading", "upgrade_failed", "closed"): Session(refuses, connect=statews.HandshakeRejected),
+    ("connected", "failed", "closing"): Session(sends_invalid_utf8, then=statews.ConnectionClosed),
+    ("connected", "connection_lost", "closed"): Session(
+        vanishes, then=statews.ConnectionClosedError
+    ),
+    ("closing", "close_timeout", "closed"): Session(deaf, {"close_timeout": 0.1}),
+    ("closing", "connection_lost", "closed"): Session(drops_after_the_close),
+    ("idle", "aborted", "closed"): Session(connect=False),
     ("upgrading", "aborted", "closed"): closed_while_upgrading,
     ("connected", "aborted", "closed"): cancelled_while_connected,
     ("closing", "aborted", "closed"): cancelled_while_closing,
@@ -219,10 +208,6 @@ async def test_transition_happens_on_a_real_connection(
 
 async def put_in_state(nursery: trio.Nursery, ws_server: WsServer, state: str) -> statews.WebSocket:
     if state == "upgrading":
-
-        async def silent(stream: trio.SocketStream) -> None:
-            await trio.sleep(5)
-
         raw = await serve_raw(nursery, silent)
         ws = await statews.start_link(nursery, raw.url())
 
@@ -234,11 +219,6 @@ async def put_in_state(nursery: trio.Nursery, ws_server: WsServer, state: str) -
         await wait_for_state(ws, "upgrading")
         return ws
     if state == "closing":
-
-        async def deaf(stream: trio.SocketStream) -> None:
-            await accept_upgrade(stream)
-            await trio.sleep(5)
-
         raw = await serve_raw(nursery, deaf)
         ws = await statews.start_link(nursery, raw.url(), close_timeout=5)
         await ws.connect()

@@ -9,7 +9,8 @@ from typing import Any, get_args
 
 import pytest
 import trio
-from peers import WsServer, accept_upgrade, serve_raw, server_frame
+from peers import WsServer, accept_upgrade, serve_raw
+from wire import close_frame, server_frame
 
 import statews
 from statews import Binary, Close, Ping, Pong, Text
@@ -116,7 +117,7 @@ async def test_async_for_ends_quietly_on_going_away(ws_server: WsServer, code: i
 async def test_async_for_raises_on_abnormal_close(nursery: trio.Nursery) -> None:
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream, server_frame(0x1, b"one") + server_frame(0x1, b"two"))
-        await stream.send_all(server_frame(0x8, (4000).to_bytes(2, "big") + b"app"))
+        await stream.send_all(close_frame(4000, b"app"))
 
     server = await serve_raw(nursery, script)
     got: list[statews.Frame] = []

@@ -22,17 +22,8 @@ from typing import Any
 import pytest
 import trio
 import trustme
-from peers import (
-    FrameReader,
-    RawServer,
-    Script,
-    WsServer,
-    accept_for,
-    read_request,
-    serve_raw,
-    server_frame,
-    start_ws_server,
-)
+from peers import FrameReader, RawServer, Script, WsServer, read_request, serve_raw, start_ws_server
+from wire import accept_for, close_frame, server_frame, upgrade_response
 
 import statews
 import statews.trio.opening
@@ -581,13 +572,12 @@ async def test_101_and_a_frame_in_the_same_packet_as_the_200(
         await read_request(stream)  # CONNECT; answer it, the 101 and a frame at once
         await stream.send_all(
             b"HTTP/1.1 200 OK\r\n\r\n"
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + f"Sec-WebSocket-Accept: {accept_for(key)}\r\n\r\n".encode()
+            + upgrade_response(accept_for(key))
             + server_frame(0x1, b"early")
         )
         await read_request(stream)  # the upgrade request
         codes.append(await FrameReader(stream).close_code())
-        await stream.send_all(server_frame(0x8, b"\x03\xe8"))
+        await stream.send_all(close_frame(1000))
 
     proxy = await serve_raw(nursery, script)
     with trio.fail_after(5):

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 import trio
-from peers import FrameReader, WsServer, accept_upgrade, read_request, serve_raw, server_frame
+from peers import FrameReader, WsServer, accept_upgrade, echo_until_close, read_request, serve_raw
+from wire import close_frame, server_frame, upgrade_response
 
 import statews
 from statews.core.errors import (
@@ -165,7 +166,7 @@ def status(code: int, extra: str = "") -> Behaviour:
 
 
 async def accept_then_close_1000(stream: trio.SocketStream) -> None:
-    await accept_upgrade(stream, server_frame(0x8, (1000).to_bytes(2, "big") + b"bye"))
+    await accept_upgrade(stream, close_frame(1000, b"bye"))
     await FrameReader(stream).close_code()
 
 
@@ -175,19 +176,8 @@ async def accept_then_drop(stream: trio.SocketStream) -> None:
 
 
 async def accept_then_close_1011(stream: trio.SocketStream) -> None:
-    await accept_upgrade(stream, server_frame(0x8, (1011).to_bytes(2, "big")))
+    await accept_upgrade(stream, close_frame(1011))
     await FrameReader(stream).close_code()
-
-
-async def accept_and_echo(stream: trio.SocketStream) -> None:
-    await accept_upgrade(stream)
-    reader = FrameReader(stream)
-    while (frame := await reader.frame()) is not None:
-        opcode, _, payload = frame
-        if opcode == 0x8:
-            await stream.send_all(server_frame(0x8, payload))
-            return
-        await stream.send_all(server_frame(opcode, payload))
 
 
 async def consume(attempts: Attempts) -> list[statews.WebSocket]:
@@ -308,10 +298,7 @@ async def test_client_errors_are_raised_not_retried(nursery: trio.Nursery, code:
 async def test_invalid_handshake_is_not_retried(nursery: trio.Nursery) -> None:
     async def wrong_accept(stream: trio.SocketStream) -> None:
         await read_request(stream)
-        await stream.send_all(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n"
-        )
+        await stream.send_all(upgrade_response("AAAAAAAAAAAAAAAAAAAAAAAAAAA="))
         await trio.sleep(1)
 
     url, seen = await start(nursery, wrong_accept)
@@ -368,7 +355,7 @@ async def test_body_leaving_the_connection_open_stops(ws_server: WsServer) -> No
 
 
 async def test_break_closes_the_connection(nursery: trio.Nursery) -> None:
-    url, seen = await start(nursery, accept_and_echo)
+    url, seen = await start(nursery, echo_until_close)
     opened = []
     with trio.fail_after(5):
         async with connect_forever(url, **FAST) as attempts:
@@ -383,7 +370,7 @@ async def test_break_closes_the_connection(nursery: trio.Nursery) -> None:
 
 
 async def test_body_exception_propagates_unwrapped(nursery: trio.Nursery) -> None:
-    url, seen = await start(nursery, accept_and_echo)
+    url, seen = await start(nursery, echo_until_close)
     opened = []
 
     async def body() -> None:
@@ -435,7 +422,7 @@ async def test_cancelled_while_connecting(nursery: trio.Nursery) -> None:
 
 
 async def test_cancelled_while_connected(nursery: trio.Nursery) -> None:
-    url, _ = await start(nursery, accept_and_echo)
+    url, _ = await start(nursery, echo_until_close)
     opened: list[statews.WebSocket] = []
     with trio.fail_after(5):
         with trio.move_on_after(0.2) as scope:

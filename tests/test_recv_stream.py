@@ -12,22 +12,14 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
-from peers import FrameReader, WsServer, accept_upgrade, serve_raw, server_frame
+from peers import FrameReader, WsServer, accept_upgrade, serve_raw
+from wire import close_frame, server_frame
 
 import statews
 from statews import Binary, Ping, Text
 
 T, B, C, CLOSE, PING = 0x1, 0x2, 0x0, 0x8, 0x9
 MIB = 2**20
-
-
-def big_header(size: int) -> bytes:
-    """The header of one unfragmented binary frame of ``size`` (>= 65536) bytes."""
-    return bytes([0x80 | B, 127]) + size.to_bytes(8, "big")
-
-
-def close_frame(code: int = 1000) -> bytes:
-    return server_frame(CLOSE, code.to_bytes(2, "big"))
 
 
 async def raw_peer(
@@ -97,7 +89,7 @@ async def test_memory_stays_bounded_for_a_64_mib_message(nursery: trio.Nursery) 
     block = b"\xab" * MIB
 
     async def send(stream: trio.SocketStream) -> None:
-        await stream.send_all(big_header(size))
+        await stream.send_all(server_frame(B, length=size))
         for _ in range(size // MIB):
             await stream.send_all(block)
 
@@ -128,7 +120,7 @@ async def test_reader_waits_while_the_pieces_are_not_taken(nursery: trio.Nursery
 
     async def send(stream: trio.SocketStream) -> None:
         nonlocal sent
-        await stream.send_all(big_header(size))
+        await stream.send_all(server_frame(B, length=size))
         for _ in range(size // MIB):
             await stream.send_all(block)
             sent += MIB

@@ -18,7 +18,8 @@ import trio
 import trustme
 from hypothesis import given
 from hypothesis import strategies as st
-from peers import FrameReader, WsServer, accept_for, read_request, serve_raw, server_frame
+from peers import FrameReader, WsServer, read_request, serve_raw
+from wire import accept_for, close_frame, server_frame, upgrade_response
 
 import statews
 from statews import Text
@@ -303,14 +304,10 @@ async def start_router(
             return
         key = headers["sec-websocket-key"]
         await stream.send_all(
-            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: "
-            + accept_for(key).encode()
-            + b"\r\n\r\n"
-            + server_frame(0x1, json.dumps(headers).encode())
+            upgrade_response(accept_for(key)) + server_frame(0x1, json.dumps(headers).encode())
         )
         code = await FrameReader(stream).close_code()
-        await stream.send_all(server_frame(0x8, (code or 1000).to_bytes(2, "big")))
+        await stream.send_all(close_frame(code or 1000))
 
     router.port = (await serve_raw(nursery, script)).port
     return router

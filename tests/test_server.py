@@ -14,18 +14,11 @@ import sys
 
 import pytest
 import trio
-from test_cli import ENV, ROOT
+from test_cli import ENV, ROOT, printed_port
+from wire import CLOSE, client_frame, close_body, parse_frames
 
 import statews
 from statews.cli.server import EchoServer, serve_echo
-
-
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """A masked frame as a client sends it (payload under 126 bytes)."""
-    assert len(payload) < 126
-    key = os.urandom(4)
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + key + masked
 
 
 async def read_server_frames(stream: trio.SocketStream) -> list[tuple[int, bytes]]:
@@ -33,16 +26,7 @@ async def read_server_frames(stream: trio.SocketStream) -> list[tuple[int, bytes
     data = bytearray()
     while chunk := await stream.receive_some(65536):
         data += chunk
-    frames = []
-    pos = 0
-    while pos < len(data):
-        opcode, n = data[pos] & 0x0F, data[pos + 1] & 0x7F
-        pos += 2
-        if n == 126:
-            n, pos = int.from_bytes(data[pos : pos + 2], "big"), pos + 2
-        frames.append((opcode, bytes(data[pos : pos + n])))
-        pos += n
-    return frames
+    return [(frame.opcode, frame.payload) for frame in parse_frames(data)]
 
 
 async def open_raw(port: int) -> trio.SocketStream:
@@ -68,11 +52,11 @@ async def test_every_message_before_the_close_is_echoed_first(
     with trio.fail_after(10):
         stream = await open_raw(server.port)
         burst = b"".join(client_frame(0x1, str(i).encode()) for i in range(count))
-        await stream.send_all(burst + client_frame(0x8, (1000).to_bytes(2, "big")))
+        await stream.send_all(burst + client_frame(CLOSE, close_body(1000)))
         frames = await read_server_frames(stream)
         await stream.aclose()
     assert frames[:-1] == [(0x1, str(i).encode()) for i in range(count)]
-    assert frames[-1] == (0x8, (1000).to_bytes(2, "big"))
+    assert frames[-1] == (CLOSE, close_body(1000))
 
 
 async def test_a_client_leaving_after_its_close_ends_the_connection(
@@ -81,7 +65,7 @@ async def test_a_client_leaving_after_its_close_ends_the_connection(
     server = await nursery.start(serve_echo, "127.0.0.1", 0)
     with trio.fail_after(10):
         stream = await open_raw(server.port)
-        await stream.send_all(client_frame(0x8, (1000).to_bytes(2, "big")))
+        await stream.send_all(client_frame(CLOSE, close_body(1000)))
         await stream.aclose()
         # The server lives on and serves the next client.
         async with statews.open_websocket(server.url) as ws:
@@ -112,13 +96,7 @@ async def test_serve_interrupted_closes_clients_with_1001_and_logs_listening_onc
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, cwd=ROOT
         )
         try:
-            assert server.stdout is not None
-            line = b""
-            while not line.endswith(b"\n"):
-                chunk = await server.stdout.receive_some(100)
-                assert chunk, "statews serve exited before printing its port"
-                line += chunk
-            url = f"ws://127.0.0.1:{int(line)}/"
+            url = f"ws://127.0.0.1:{await printed_port(server)}/"
             async with statews.open_websocket(url) as ws:
                 await ws.send(statews.Text("hi"))
                 assert await ws.recv() == statews.Text("hi")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tracemalloc
 
 import pytest
-from core_wire import close_body, parse_client_frames, server_frame
+from wire import close_frame, parse_frames, server_frame
 
 from statews.core.events import Binary, Close, Frame, Ping, Pong, Text
 from statews.core.protocol import ClientProtocol
@@ -132,11 +132,13 @@ def test_empty_fragments_hold_nothing(frames: list[bytes]) -> None:
 # ---------------------------------------------------------------- max_messages
 
 
-def frame(kind: int, payload: bytes = b"", fin: bool = True) -> bytes:
-    return server_frame(kind, payload, fin=fin)
-
-
-STREAM = frame(T, b"a") + frame(PING, b"p") + frame(T, b"b") + frame(B, b"c") + frame(T, b"d")
+STREAM = (
+    server_frame(T, b"a")
+    + server_frame(PING, b"p")
+    + server_frame(T, b"b")
+    + server_frame(B, b"c")
+    + server_frame(T, b"d")
+)
 
 # (name, wire fed in one call, max_messages, events returned by each call until
 # has_pending_input is False: the first call gets the wire, the others b"")
@@ -163,19 +165,23 @@ BUDGETS = [
     ("no limit", STREAM, None, [[Text("a"), Ping(b"p"), Text("b"), Binary(b"c"), Text("d")]]),
     (
         "fragments and a control frame",
-        frame(T, b"a", fin=False) + frame(PING) + frame(C, b"b") + frame(B, b"c") + frame(PONG),
+        server_frame(T, b"a", fin=False)
+        + server_frame(PING)
+        + server_frame(C, b"b")
+        + server_frame(B, b"c")
+        + server_frame(PONG),
         1,
         [[Ping(b""), Text("ab")], [Binary(b"c")], [Pong(b"")]],
     ),
     (
         "a Close after the cap waits",
-        frame(T, b"a") + frame(CLOSE, close_body(1000)) + frame(T, b"never"),
+        server_frame(T, b"a") + close_frame(1000) + server_frame(T, b"never"),
         1,
         [[Text("a")], [Close(1000)]],
     ),
     (
         "the incomplete frame after the cap",
-        frame(B, b"c") + frame(T, b"abcdef")[:5],
+        server_frame(B, b"c") + server_frame(T, b"abcdef")[:5],
         1,
         [[Binary(b"c")], []],
     ),
@@ -208,12 +214,18 @@ def closes(proto: ClientProtocol) -> tuple[Close | None, Close | None]:
 
 def test_what_waits_unparsed_has_no_effect_yet() -> None:
     """A Ping, a violation or a Close after the cap is acted on only once parsed."""
-    wire = frame(T, b"a") + frame(PING, b"p") + frame(T, b"b") + frame(0x3) + frame(CLOSE)
+    wire = (
+        server_frame(T, b"a")
+        + server_frame(PING, b"p")
+        + server_frame(T, b"b")
+        + server_frame(0x3)
+        + server_frame(CLOSE)
+    )
     proto = ClientProtocol()
     assert proto.receive_data(wire, max_messages=1) == [Text("a")]
     assert proto.data_to_send() == []  # the Ping is not parsed yet: no Pong
     assert proto.receive_data(b"", max_messages=1) == [Ping(b"p"), Text("b")]
-    assert [f.opcode for f in parse_client_frames(b"".join(proto.data_to_send()))] == [PONG]
+    assert [f.opcode for f in parse_frames(b"".join(proto.data_to_send()))] == [PONG]
     assert (failure_code(proto), proto.has_pending_input) == (None, True)
     assert proto.receive_data(b"", max_messages=1) == []
     # The reserved opcode; the Close after it is never parsed.
@@ -221,7 +233,7 @@ def test_what_waits_unparsed_has_no_effect_yet() -> None:
     assert proto.close_received is None
 
     proto = ClientProtocol()
-    wire = frame(T, b"a") + frame(CLOSE, close_body(1001))
+    wire = server_frame(T, b"a") + close_frame(1001)
     assert proto.receive_data(wire, max_messages=1) == [Text("a")]
     assert closes(proto) == (None, None)
     assert proto.receive_data(b"", max_messages=1) == [Close(1001)]
@@ -229,10 +241,10 @@ def test_what_waits_unparsed_has_no_effect_yet() -> None:
 
 
 def test_a_streamed_frame_that_ends_a_message_counts() -> None:
-    big = frame(B, b"z" * 1000)
+    big = server_frame(B, b"z" * 1000)
     proto = ClientProtocol()
     assert proto.receive_data(big[:100], max_messages=1) == []
-    rest = big[100:] + frame(T, b"a") + frame(T, b"b")
+    rest = big[100:] + server_frame(T, b"a") + server_frame(T, b"b")
     assert proto.receive_data(rest, max_messages=1) == [Binary(b"z" * 1000)]
     assert proto.has_pending_input
     assert proto.receive_data(b"", max_messages=1) == [Text("a")]
@@ -242,17 +254,19 @@ def test_a_streamed_frame_that_ends_a_message_counts() -> None:
 
 def test_input_given_while_some_waits_comes_after_it() -> None:
     proto = ClientProtocol()
-    assert proto.receive_data(frame(T, b"a") + frame(T, b"b"), max_messages=1) == [Text("a")]
-    events = proto.receive_data(frame(T, b"c")[:1])  # no cap, and a frame cut short
+    assert proto.receive_data(server_frame(T, b"a") + server_frame(T, b"b"), max_messages=1) == [
+        Text("a")
+    ]
+    events = proto.receive_data(server_frame(T, b"c")[:1])  # no cap, and a frame cut short
     assert events == [Text("b")]
     assert not proto.has_pending_input
-    assert proto.receive_data(frame(T, b"c")[1:], max_messages=1) == [Text("c")]
+    assert proto.receive_data(server_frame(T, b"c")[1:], max_messages=1) == [Text("c")]
 
 
 def test_a_read_of_tiny_messages_is_returned_a_few_at_a_time() -> None:
     """64 KiB of empty messages (2 bytes each): each call returns at most the cap; the rest
     of the read waits as raw bytes, not as parsed messages."""
-    wire = frame(T) * 32768
+    wire = server_frame(T) * 32768
     proto = ClientProtocol()
     tracemalloc.start()  # only what is allocated from now on counts
     try:
@@ -277,5 +291,5 @@ def test_a_read_of_tiny_messages_is_returned_a_few_at_a_time() -> None:
 def test_max_messages_below_one_is_refused(budget: int) -> None:
     proto = ClientProtocol()
     with pytest.raises(ValueError, match="max_messages"):
-        proto.receive_data(frame(T, b"a"), max_messages=budget)
-    assert proto.receive_data(frame(T, b"a"), max_messages=1) == [Text("a")]
+        proto.receive_data(server_frame(T, b"a"), max_messages=budget)
+    assert proto.receive_data(server_frame(T, b"a"), max_messages=1) == [Text("a")]

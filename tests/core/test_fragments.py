@@ -11,9 +11,9 @@ import random
 import zlib
 
 import pytest
-from core_wire import server_frame
 from hypothesis import given
 from hypothesis import strategies as st
+from wire import server_frame
 
 from statews.core.deflate import DeflateAgreement, PerMessageDeflate
 from statews.core.errors import CloseCode

@@ -4,7 +4,7 @@ control-frame rules and the Close body, in both directions."""
 from __future__ import annotations
 
 import pytest
-from core_wire import close_body, parse_client_frames, server_frame
+from wire import close_body, close_frame, parse_frames, server_frame
 
 from statews.core.errors import LocalProtocolError, RemoteProtocolError
 from statews.core.events import Binary, Close, Ping, Pong, Text
@@ -31,7 +31,7 @@ PARSE_CASES = [
     ("binary", server_frame(0x2, b"\x00\xff"), [Binary(b"\x00\xff")]),
     ("ping", server_frame(0x9, b"hi"), [Ping(b"hi")]),
     ("pong", server_frame(0xA, b"ho"), [Pong(b"ho")]),
-    ("close", server_frame(0x8, close_body(1001, b"bye")), [Close(1001, "bye")]),
+    ("close", close_frame(1001, b"bye"), [Close(1001, "bye")]),
     ("empty close", server_frame(0x8), [Close(1005, "")]),
     (
         "continuation",
@@ -67,8 +67,8 @@ def test_parse_length_encodings(size: int, bits: int) -> None:
 @pytest.mark.parametrize(("size", "bits"), LENGTHS)
 def test_serialize_uses_the_minimal_length_encoding(size: int, bits: int) -> None:
     payload = b"\x5a" * size
-    (frame,) = parse_client_frames(client_frame(0x2, payload, b"\x01\x02\x03\x04"))
-    assert frame.length_bits == bits
+    (frame,) = parse_frames(client_frame(0x2, payload, b"\x01\x02\x03\x04"))
+    assert frame.width == bits
     assert frame.payload == payload
 
 
@@ -77,17 +77,17 @@ NON_MINIMAL = [(0, 16), (125, 16), (0, 64), (125, 64), (126, 64), (65535, 64)]
 
 @pytest.mark.parametrize(("size", "bits"), NON_MINIMAL)
 def test_non_minimal_length_is_1002(size: int, bits: int) -> None:
-    assert failure_code(server_frame(0x2, b"x" * size, length_bits=bits)) == 1002
+    assert failure_code(server_frame(0x2, b"x" * size, width=bits)) == 1002
 
 
 def test_64_bit_length_with_msb_set_is_1002_from_the_header_alone() -> None:
-    header = server_frame(0x2, length=2**63 + 70000, length_bits=64)
+    header = server_frame(0x2, length=2**63 + 70000, width=64)
     assert len(header) == 10
     assert failure_code(header, max_frame_size=None, max_message_size=None) == 1002
 
 
 def test_largest_64_bit_length_is_accepted_from_the_header() -> None:
-    header = server_frame(0x2, length=2**63 - 1, length_bits=64)
+    header = server_frame(0x2, length=2**63 - 1, width=64)
     proto = receive(header, max_frame_size=None, max_message_size=None)
     assert proto.failure is None  # waits for the payload
 
@@ -97,7 +97,7 @@ def test_largest_64_bit_length_is_accepted_from_the_header() -> None:
 
 @pytest.mark.parametrize("opcode", [0x1, 0x2, 0x8, 0x9, 0xA])
 def test_masked_server_frame_is_1002(opcode: int) -> None:
-    assert failure_code(server_frame(opcode, b"", mask_key=b"\x00\x00\x00\x00")) == 1002
+    assert failure_code(server_frame(opcode, b"", mask=b"\x00\x00\x00\x00")) == 1002
 
 
 SEND_CASES = [
@@ -118,7 +118,7 @@ def test_client_frames_are_masked_with_a_fresh_key(
     if not isinstance(frame, Close):
         proto.send(frame)  # a second frame, to compare keys
     proto.send(frame)
-    frames = parse_client_frames(b"".join(proto.data_to_send()))
+    frames = parse_frames(b"".join(proto.data_to_send()))
     for wire in frames:
         assert wire.masked
         assert (wire.fin, wire.rsv, wire.opcode, wire.payload) == (True, 0, opcode, payload)
@@ -128,7 +128,7 @@ def test_client_frames_are_masked_with_a_fresh_key(
 def test_serialize_sets_fin_and_rsv_bits() -> None:
     for fin in (True, False):
         for rsv in range(8):
-            (wire,) = parse_client_frames(client_frame(0x2, b"ab", b"kkkk", fin=fin, rsv=rsv))
+            (wire,) = parse_frames(client_frame(0x2, b"ab", b"kkkk", fin=fin, rsv=rsv))
             assert (wire.fin, wire.rsv, wire.key, wire.payload) == (fin, rsv, b"kkkk", b"ab")
 
 
@@ -176,7 +176,7 @@ def test_fragmented_control_frame_is_1002(opcode: int) -> None:
     [
         (server_frame(0x9, b"p"), Ping(b"p")),
         (server_frame(0xA, b"q"), Pong(b"q")),
-        (server_frame(0x8, close_body(1000)), Close(1000, "")),
+        (close_frame(1000), Close(1000, "")),
     ],
 )
 def test_control_frame_between_fragments(control: bytes, event: object) -> None:
@@ -201,7 +201,7 @@ def test_sending_control_payload_over_125_is_refused(frame: Ping | Pong, message
         proto.send(frame)
     assert proto.data_to_send() == []
     proto.send(type(frame)(b"x" * 125))
-    assert len(parse_client_frames(b"".join(proto.data_to_send()))[0].payload) == 125
+    assert len(parse_frames(b"".join(proto.data_to_send()))[0].payload) == 125
 
 
 # ---------------------------------------------------------------- Close body
@@ -292,5 +292,5 @@ def test_sending_close(close: Close, body: bytes | None) -> None:
         return
     proto.send(close)
     assert proto.close_sent == close
-    (wire,) = parse_client_frames(b"".join(proto.data_to_send()))
+    (wire,) = parse_frames(b"".join(proto.data_to_send()))
     assert (wire.opcode, wire.payload) == (0x8, body)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from wire import upgrade_response
 
 from statews.core.errors import HandshakeRejected, InvalidHandshake, InvalidStateError, OptionsError
 from statews.core.handshake import (
@@ -264,13 +265,7 @@ def test_build_request_rejects_bad_options(
 
 # ------------------------------------------------------------------ response parsing
 
-UPGRADE = (
-    b"HTTP/1.1 101 Switching Protocols\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Accept: " + ACCEPT.encode() + b"\r\n"
-    b"\r\n"
-)
+UPGRADE = upgrade_response(ACCEPT)
 UPGRADE_HEADERS = (
     ("Upgrade", "websocket"),
     ("Connection", "Upgrade"),
@@ -1168,10 +1163,7 @@ def test_check_response_rejects(
 
 def test_check_response_end_to_end() -> None:
     key = generate_key()
-    wire = (
-        f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Accept: {accept_key(key)}\r\nSec-WebSocket-Protocol: chat\r\n\r\n"
-    ).encode()
+    wire = upgrade_response(accept_key(key), extra=b"Sec-WebSocket-Protocol: chat\r\n")
     parser = ResponseParser()
     response = parser.feed(wire + FRAMES)
     assert response is not None

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable
 from unittest import mock
 
-from core_wire import close_body, parse_client_frames, server_frame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wire import close_body, parse_frames, server_frame
 
 from statews.core.events import Binary, Close, Frame, Ping, Pong, Text
 from statews.core.protocol import ClientProtocol
@@ -130,7 +130,7 @@ def test_receive_round_trip_in_any_chunking(
     assert events == expected
     assert proto.failure is None
     # Every Ping was answered, in order; a Close was echoed.
-    replies = parse_client_frames(b"".join(proto.data_to_send()))
+    replies = parse_frames(b"".join(proto.data_to_send()))
     pings = [e.data for e in expected if isinstance(e, Ping)]
     assert [f.payload for f in replies if f.opcode == 0xA] == pings
     closes = [e for e in expected if isinstance(e, Close)]
@@ -209,7 +209,7 @@ def test_send_round_trip_with_a_new_key_per_frame(
     queued = proto.bytes_to_send
     chunks = proto.data_to_send()
     assert queued == sum(len(c) for c in chunks)
-    wire = parse_client_frames(b"".join(chunks))
+    wire = parse_frames(b"".join(chunks))
     assert all(f.masked and f.rsv == 0 for f in wire)
     assert len({f.key for f in wire}) == len(wire)
     # Reassemble with the test-side decoder.
@@ -264,7 +264,7 @@ def frame_like(draw: st.DrawFn) -> bytes:
         rsv = draw(st.sampled_from([1, 4])) if mistake and draw(st.booleans()) else 0
         bits = draw(st.sampled_from([16, 64])) if mistake and draw(st.booleans()) else None
         masked = b"abcd" if mistake and draw(st.booleans()) else None
-        out += server_frame(opcode, payload, fin=fin, rsv=rsv, length_bits=bits, mask_key=masked)
+        out += server_frame(opcode, payload, fin=fin, rsv=rsv, width=bits, mask=masked)
     return out + draw(st.binary(max_size=4))
 
 
@@ -290,11 +290,11 @@ def run(
         assert proto.failure.code in (1002, 1007, 1009)
         assert not proto.has_pending_input
         assert proto.receive_data(server_frame(0x1, b"ignored")) == []
-        queued = parse_client_frames(b"".join(proto.data_to_send()))
+        queued = parse_frames(b"".join(proto.data_to_send()))
         assert all(f.opcode != 0x8 for f in queued)  # the Close waits for fail()
         proto.fail()
         assert proto.close_sent == Close(proto.failure.code)
-        (close,) = parse_client_frames(b"".join(proto.data_to_send()))
+        (close,) = parse_frames(b"".join(proto.data_to_send()))
         assert (close.opcode, close.payload) == (0x8, close_body(proto.failure.code))
     return events, None if proto.failure is None else proto.failure.code
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from core_wire import WireFrame, close_body, parse_client_frames, server_frame
+from wire import WireFrame, close_body, close_frame, parse_frames, server_frame
 
 import statews.core.protocol
 from statews.core.errors import (
@@ -25,7 +25,7 @@ from statews.core.protocol import ClientProtocol
 
 
 def sent_frames(proto: ClientProtocol) -> list[WireFrame]:
-    return parse_client_frames(b"".join(proto.data_to_send()))
+    return parse_frames(b"".join(proto.data_to_send()))
 
 
 def summary(frames: list[WireFrame]) -> list[tuple[int, bool, bytes]]:
@@ -259,7 +259,7 @@ def test_close_is_echoed(body: bytes, echo: bytes) -> None:
 def test_nothing_after_a_close_is_parsed() -> None:
     proto = ClientProtocol()
     garbage = b"\xff\xff\xff\xff"
-    data = server_frame(0x8, close_body(1000)) + server_frame(T, b"late") + garbage
+    data = close_frame(1000) + server_frame(T, b"late") + garbage
     assert proto.receive_data(data) == [Close(1000, "")]
     assert proto.receive_data(server_frame(PING, b"x") + garbage) == []
     assert proto.failure is None
@@ -271,7 +271,7 @@ def test_close_after_ours_is_not_echoed_and_pings_get_no_pong() -> None:
     proto = ClientProtocol()
     proto.send(Close(1001, "leaving"))
     proto.data_to_send()
-    events = proto.receive_data(server_frame(PING, b"p") + server_frame(0x8, close_body(1001)))
+    events = proto.receive_data(server_frame(PING, b"p") + close_frame(1001))
     assert events == [Ping(b"p"), Close(1001, "")]
     assert proto.data_to_send() == []
     assert proto.close_sent == Close(1001, "leaving")
@@ -294,7 +294,7 @@ def test_nothing_may_be_queued_after_a_close(action: object, how: str) -> None:
     if how == "sent":
         proto.send(Close(1000))
     elif how == "echoed":
-        proto.receive_data(server_frame(0x8, close_body(1000)))
+        proto.receive_data(close_frame(1000))
     else:
         proto.receive_data(server_frame(0x3))
         proto.fail()
@@ -679,7 +679,7 @@ def test_small_frames_share_a_chunk_and_large_payloads_stand_alone() -> None:
     assert all(type(c) in (bytes, bytearray) for c in chunks)
     assert proto.bytes_to_send == 0
     assert proto.data_to_send() == []
-    frames = parse_client_frames(b"".join(chunks))
+    frames = parse_frames(b"".join(chunks))
     assert [f.payload[:1] for f in frames] == [b"a", b"b", b"L", b"c"]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from core_wire import server_frame
+from wire import server_frame
 
 from statews.core.errors import PayloadTooBig, RemoteProtocolError
 from statews.core.events import Binary, Frame, Ping, Text

@@ -7,9 +7,9 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from core_wire import close_body, server_frame
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wire import close_frame, server_frame
 
 from statews.core.errors import RemoteProtocolError
 from statews.core.events import Text
@@ -208,7 +208,7 @@ def test_invalid_single_frame_text_is_1007(payload: bytes) -> None:
 
 def test_invalid_close_reason_is_1007() -> None:
     proto = ClientProtocol()
-    proto.receive_data(server_frame(0x8, close_body(1000, b"\xed\xa0\x80")))
+    proto.receive_data(close_frame(1000, b"\xed\xa0\x80"))
     assert proto.failure is not None
     assert proto.failure.code == 1007
     assert proto.close_received is None

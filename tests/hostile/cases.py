@@ -12,6 +12,7 @@ import zlib
 from typing import Any
 
 import trio
+from wire import close_frame, server_frame, upgrade_response
 
 import statews
 from statews import Binary, Text
@@ -31,10 +32,7 @@ from .harness import (
     Upgrade,
     Watch,
     bytewise,
-    close_frame,
-    frame,
     once_then,
-    upgrade_response,
 )
 from .table import BASE_OPTIONS, Case, Injection, expect_pongs, reason_is
 
@@ -57,61 +55,67 @@ def _violation(id: str, data: bytes, code: int = 1002, *, then: Script = (), **k
     )
 
 
-_TEXT_HI = frame(0x1, b"hi")
+_TEXT_HI = server_frame(0x1, b"hi")
 
 FRAMING: list[Case] = [
-    _violation("masked-frame", frame(0x1, b"hi", masked=True)),
-    _violation("rsv1-without-extension", frame(0x1, b"hi", rsv=0b100)),
-    _violation("rsv2-without-extension", frame(0x1, b"hi", rsv=0b010)),
-    _violation("rsv3-without-extension", frame(0x1, b"hi", rsv=0b001)),
-    _violation("rsv1-on-ping", frame(0x9, b"", rsv=0b100)),
-    *(_violation(f"reserved-opcode-{op:#x}", frame(op, b"x")) for op in (3, 4, 5, 6, 7)),
-    *(_violation(f"reserved-opcode-{op:#x}", frame(op, b"x")) for op in range(0xB, 0x10)),
-    _violation("ping-126-bytes", frame(0x9, b"p" * 126)),
-    _violation("close-126-bytes", frame(0x8, b"\x03\xe8" + b"r" * 124)),
-    _violation("pong-125-bytes-16bit-length", frame(0xA, b"p" * 125, width=16)),
-    _violation("fragmented-ping", frame(0x9, b"p", fin=False)),
-    _violation("continuation-without-start", frame(0x0, b"x")),
-    _violation("final-continuation-without-start", frame(0x0, b"x", fin=True)),
-    _violation("text-inside-unfinished-message", frame(0x1, b"a", fin=False) + frame(0x1, b"b")),
-    _violation("binary-inside-unfinished-message", frame(0x2, b"a", fin=False) + frame(0x2, b"b")),
-    _violation("non-minimal-16-bit-length", frame(0x2, b"x" * 100, width=16)),
-    _violation("non-minimal-64-bit-length", frame(0x2, b"x" * 1000, width=64)),
-    _violation("64-bit-length-msb-set", frame(0x2, b"", length=2**63 + 5, width=64)),
-    _violation("length-2^63-1-announced", frame(0x2, b"", length=2**63 - 1, width=64), 1009),
-    _violation("invalid-utf8-text", frame(0x1, b"ok \xff no"), 1007),
-    _violation("utf8-encoded-surrogate", frame(0x1, b"\xed\xa0\x80"), 1007),
-    _violation("utf8-overlong-encoding", frame(0x1, b"\xc0\xaf"), 1007),
-    _violation("utf8-truncated-at-message-end", frame(0x1, b"ok \xe2\x82"), 1007),
+    _violation("masked-frame", server_frame(0x1, b"hi", mask=b"\x12\x34\x56\x78")),
+    _violation("rsv1-without-extension", server_frame(0x1, b"hi", rsv=0b100)),
+    _violation("rsv2-without-extension", server_frame(0x1, b"hi", rsv=0b010)),
+    _violation("rsv3-without-extension", server_frame(0x1, b"hi", rsv=0b001)),
+    _violation("rsv1-on-ping", server_frame(0x9, b"", rsv=0b100)),
+    *(_violation(f"reserved-opcode-{op:#x}", server_frame(op, b"x")) for op in (3, 4, 5, 6, 7)),
+    *(_violation(f"reserved-opcode-{op:#x}", server_frame(op, b"x")) for op in range(0xB, 0x10)),
+    _violation("ping-126-bytes", server_frame(0x9, b"p" * 126)),
+    _violation("close-126-bytes", server_frame(0x8, b"\x03\xe8" + b"r" * 124)),
+    _violation("pong-125-bytes-16bit-length", server_frame(0xA, b"p" * 125, width=16)),
+    _violation("fragmented-ping", server_frame(0x9, b"p", fin=False)),
+    _violation("continuation-without-start", server_frame(0x0, b"x")),
+    _violation("final-continuation-without-start", server_frame(0x0, b"x", fin=True)),
+    _violation(
+        "text-inside-unfinished-message",
+        server_frame(0x1, b"a", fin=False) + server_frame(0x1, b"b"),
+    ),
+    _violation(
+        "binary-inside-unfinished-message",
+        server_frame(0x2, b"a", fin=False) + server_frame(0x2, b"b"),
+    ),
+    _violation("non-minimal-16-bit-length", server_frame(0x2, b"x" * 100, width=16)),
+    _violation("non-minimal-64-bit-length", server_frame(0x2, b"x" * 1000, width=64)),
+    _violation("64-bit-length-msb-set", server_frame(0x2, b"", length=2**63 + 5, width=64)),
+    _violation("length-2^63-1-announced", server_frame(0x2, b"", length=2**63 - 1, width=64), 1009),
+    _violation("invalid-utf8-text", server_frame(0x1, b"ok \xff no"), 1007),
+    _violation("utf8-encoded-surrogate", server_frame(0x1, b"\xed\xa0\x80"), 1007),
+    _violation("utf8-overlong-encoding", server_frame(0x1, b"\xc0\xaf"), 1007),
+    _violation("utf8-truncated-at-message-end", server_frame(0x1, b"ok \xe2\x82"), 1007),
     # Fail-fast: the server sends the bad fragment, then waits for the client's Close
     # before it sends the end of the message.
     _violation(
         "invalid-utf8-in-second-fragment",
-        frame(0x1, b"good", fin=False) + frame(0x0, b"bad \xff", fin=False),
+        server_frame(0x1, b"good", fin=False) + server_frame(0x0, b"bad \xff", fin=False),
         1007,
-        then=(Send(frame(0x0, b"end")),),
+        then=(Send(server_frame(0x0, b"end")),),
     ),
     _violation(
         "invalid-utf8-split-across-fragments",
-        frame(0x1, b"euro \xe2\x82", fin=False) + frame(0x0, b"(", fin=False),
+        server_frame(0x1, b"euro \xe2\x82", fin=False) + server_frame(0x0, b"(", fin=False),
         1007,
-        then=(Send(frame(0x0, b"end")),),
+        then=(Send(server_frame(0x0, b"end")),),
     ),
     _violation(
         "invalid-utf8-lead-byte-ends-fragment",
-        frame(0x1, b"abc \xf8", fin=False),
+        server_frame(0x1, b"abc \xf8", fin=False),
         1007,
-        then=(Send(frame(0x0, b"\x88\x80\x80\x80")),),
+        then=(Send(server_frame(0x0, b"\x88\x80\x80\x80")),),
     ),
     _violation(
         "encoded-surrogate-split-across-fragments",
-        frame(0x1, b"abc \xed", fin=False) + frame(0x0, b"\xa0", fin=False),
+        server_frame(0x1, b"abc \xed", fin=False) + server_frame(0x0, b"\xa0", fin=False),
         1007,
-        then=(Send(frame(0x0, b"\x80")),),
+        then=(Send(server_frame(0x0, b"\x80")),),
     ),
     _violation(
         "utf8-truncated-at-final-fragment",
-        frame(0x1, b"abc \xe2\x82", fin=False) + frame(0x0, b""),
+        server_frame(0x1, b"abc \xe2\x82", fin=False) + server_frame(0x0, b""),
         1007,
     ),
     _violation("invalid-utf8-close-reason", close_frame(1000, b"bye \xff"), 1007),
@@ -119,10 +123,10 @@ FRAMING: list[Case] = [
         _violation(f"close-code-{code}", close_frame(code))
         for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535)
     ),
-    _violation("close-1-byte-payload", frame(0x8, b"\x03")),
+    _violation("close-1-byte-payload", server_frame(0x8, b"\x03")),
     Case(
         "bad-frame-in-101-packet",
-        (*Upgrade(extra=frame(0x3)), Watch()),
+        (*Upgrade(extra=server_frame(0x3)), Watch()),
         statews.ConnectionClosedError,
         code=1002,
         wire=1002,
@@ -130,11 +134,11 @@ FRAMING: list[Case] = [
     ),
     _violation(
         "violation-after-valid-messages",
-        frame(0x1, b"one")
-        + frame(0x2, b"two")
-        + frame(0x1, b"x", fin=False)
-        + frame(0x9, b"")
-        + frame(0x1, b"y"),
+        server_frame(0x1, b"one")
+        + server_frame(0x2, b"two")
+        + server_frame(0x1, b"x", fin=False)
+        + server_frame(0x9, b"")
+        + server_frame(0x1, b"y"),
         received=(Text("one"), Binary(b"two")),
         server_check=expect_pongs(1),
     ),
@@ -146,24 +150,27 @@ FRAMING: list[Case] = [
 LIMITS: list[Case] = [
     _violation(
         "frame-just-over-max-frame-size",
-        frame(0x2, b"x" * 1025),
+        server_frame(0x2, b"x" * 1025),
         1009,
         options={"max_frame_size": 1024},
     ),
     _violation(
         "frame-over-limit-refused-at-header",
-        frame(0x2, b"", length=16 * 2**20 + 1),
+        server_frame(0x2, b"", length=16 * 2**20 + 1),
         1009,
     ),
     _violation(
         "message-just-over-max-message-size",
-        frame(0x2, b"x" * 512, fin=False) + frame(0x0, b"x" * 512, fin=False) + frame(0x0, b"x"),
+        server_frame(0x2, b"x" * 512, fin=False)
+        + server_frame(0x0, b"x" * 512, fin=False)
+        + server_frame(0x0, b"x"),
         1009,
         options={"max_message_size": 1024},
     ),
     _violation(
         "message-over-limit-refused-at-header",
-        frame(0x1, b"x" * 1000, fin=False) + frame(0x0, b"", length=10_000, fin=False),
+        server_frame(0x1, b"x" * 1000, fin=False)
+        + server_frame(0x0, b"", length=10_000, fin=False),
         1009,
         options={"max_message_size": 4096},
     ),
@@ -172,7 +179,10 @@ LIMITS: list[Case] = [
         (
             *Upgrade(),
             Flood(
-                once_then(frame(0x2, b"x" * 1000, fin=False), frame(0x0, b"y" * 1000, fin=False))
+                once_then(
+                    server_frame(0x2, b"x" * 1000, fin=False),
+                    server_frame(0x0, b"y" * 1000, fin=False),
+                )
             ),
         ),
         statews.ConnectionClosedError,
@@ -185,7 +195,11 @@ LIMITS: list[Case] = [
         "message-at-the-limits-is-fine",
         (
             *Upgrade(),
-            Send(frame(0x2, b"x" * 1024, fin=False) + frame(0x0, b"y" * 1024) + close_frame(1000)),
+            Send(
+                server_frame(0x2, b"x" * 1024, fin=False)
+                + server_frame(0x0, b"y" * 1024)
+                + close_frame(1000)
+            ),
             Watch(),
         ),
         statews.ConnectionClosedOK,
@@ -198,7 +212,9 @@ LIMITS: list[Case] = [
 
 # ------------------------------------------------------------------------- faults
 
-_MESSAGES = frame(0x1, b"first") + frame(0x2, b"sec", fin=False) + frame(0x0, b"ond")
+_MESSAGES = (
+    server_frame(0x1, b"first") + server_frame(0x2, b"sec", fin=False) + server_frame(0x0, b"ond")
+)
 _RECEIVED = (Text("first"), Binary(b"second"))
 
 
@@ -211,25 +227,25 @@ FAULTS: list[Case] = [
     _closed_error("reset-after-upgrade", (*Upgrade(), Reset())),
     _closed_error(
         "reset-mid-frame",
-        (*Upgrade(), Send(frame(0x1, b"x" * 100)[:50]), Reset()),
+        (*Upgrade(), Send(server_frame(0x1, b"x" * 100)[:50]), Reset()),
         received=None,
         cause=trio.BrokenResourceError,
     ),
     _closed_error("fin-after-upgrade", (*Upgrade(), CloseTCP())),
     _closed_error(
         "fin-mid-frame",
-        (*Upgrade(), Send(_MESSAGES + frame(0x1, b"x" * 100)[:50]), CloseTCP()),
+        (*Upgrade(), Send(_MESSAGES + server_frame(0x1, b"x" * 100)[:50]), CloseTCP()),
         received=_RECEIVED,
     ),
     _closed_error(
         "fin-mid-fragmented-message",
-        (*Upgrade(), Send(_MESSAGES + frame(0x1, b"half", fin=False)), CloseTCP()),
+        (*Upgrade(), Send(_MESSAGES + server_frame(0x1, b"half", fin=False)), CloseTCP()),
         received=_RECEIVED,
     ),
     _closed_error("half-close-after-upgrade", (*Upgrade(), HalfClose(), Watch())),
     _closed_error(
         "half-close-mid-frame",
-        (*Upgrade(), Send(_MESSAGES + frame(0x2, b"z" * 300)[:100]), HalfClose(), Watch()),
+        (*Upgrade(), Send(_MESSAGES + server_frame(0x2, b"z" * 300)[:100]), HalfClose(), Watch()),
         received=_RECEIVED,
     ),
     Case(
@@ -287,7 +303,7 @@ FAULTS: list[Case] = [
         "data-after-close-ignored",
         (
             *Upgrade(),
-            Send(_MESSAGES + close_frame(1000) + frame(0x1, b"late") + b"\xff" * 64),
+            Send(_MESSAGES + close_frame(1000) + server_frame(0x1, b"late") + b"\xff" * 64),
             Watch(),
         ),
         statews.ConnectionClosedOK,
@@ -303,9 +319,9 @@ FAULTS: list[Case] = [
                 bytewise(
                     upgrade_response()
                     + _MESSAGES
-                    + frame(0x9, b"ping")
-                    + frame(0x1, "é€😀".encode(), fin=False)
-                    + frame(0x0, b"!")
+                    + server_frame(0x9, b"ping")
+                    + server_frame(0x1, "é€😀".encode(), fin=False)
+                    + server_frame(0x0, b"!")
                     + close_frame(1000)
                 )
             ),
@@ -321,11 +337,11 @@ FAULTS: list[Case] = [
         (
             *Upgrade(),
             Send(
-                frame(0x1, b"a", fin=False)
-                + frame(0x9, b"1") * 50
-                + frame(0x0, b"b", fin=False)
-                + frame(0xA, b"unsolicited") * 50
-                + frame(0x0, b"c")
+                server_frame(0x1, b"a", fin=False)
+                + server_frame(0x9, b"1") * 50
+                + server_frame(0x0, b"b", fin=False)
+                + server_frame(0xA, b"unsolicited") * 50
+                + server_frame(0x0, b"c")
                 + close_frame(1000)
             ),
             Watch(),
@@ -368,13 +384,13 @@ KEEPALIVE: list[Case] = [
     ),
     _keepalive(
         "slow-frame-and-no-pongs",
-        (*Upgrade(), Flood(bytewise(frame(0x2, b"s" * 10_000)), every=0.05)),
+        (*Upgrade(), Flood(bytewise(server_frame(0x2, b"s" * 10_000)), every=0.05)),
     ),
     Case(
         "answers-pings-stays-open",
         (
             *Upgrade(),
-            Send(frame(0x1, b"hello")),
+            Send(server_frame(0x1, b"hello")),
             AnswerPings(lambda p: p),
             Send(close_frame(1000)),
         ),
@@ -410,7 +426,7 @@ def _deflate_violation(id: str, data: bytes, code: int = 1002, **kwargs: Any) ->
     options = {**_DEFLATE, **kwargs.pop("options", {})}
     return Case(
         id,
-        (ReadRequest(), Respond(upgrade_response(_ACCEPT_DEFLATE)), Send(data), Watch()),
+        (ReadRequest(), Respond(upgrade_response(extra=_ACCEPT_DEFLATE)), Send(data), Watch()),
         statews.ConnectionClosedError,
         code=code,
         wire=code,
@@ -423,7 +439,7 @@ def _deflate_violation(id: str, data: bytes, code: int = 1002, **kwargs: Any) ->
 def _deflate_refused(id: str, extensions: bytes) -> Case:
     return invalid(
         id,
-        upgrade_response(b"Sec-WebSocket-Extensions: " + extensions + b"\r\n"),
+        upgrade_response(extra=b"Sec-WebSocket-Extensions: " + extensions + b"\r\n"),
         options=_DEFLATE,
     )
 
@@ -444,41 +460,44 @@ DEFLATE: list[Case] = [
     ),
     _deflate_violation(
         "deflate-bomb-one-frame",
-        frame(0x2, _BOMB, rsv=0b100),
+        server_frame(0x2, _BOMB, rsv=0b100),
         1009,
         options={"max_message_size": 2**20},
     ),
     _deflate_violation(
         "deflate-bomb-in-fragments",
-        frame(0x2, _BOMB[:5000], rsv=0b100, fin=False) + frame(0x0, _BOMB[5000:]),
+        server_frame(0x2, _BOMB[:5000], rsv=0b100, fin=False) + server_frame(0x0, _BOMB[5000:]),
         1009,
         options={"max_message_size": 2**20},
     ),
     _deflate_violation(
         "deflate-rsv1-on-continuation",
-        frame(0x1, deflated(b"a"), rsv=0b100, fin=False) + frame(0x0, deflated(b"b"), rsv=0b100),
+        server_frame(0x1, deflated(b"a"), rsv=0b100, fin=False)
+        + server_frame(0x0, deflated(b"b"), rsv=0b100),
     ),
-    _deflate_violation("deflate-rsv1-on-ping", frame(0x9, b"", rsv=0b100)),
-    _deflate_violation("deflate-rsv2-still-reserved", frame(0x1, b"hi", rsv=0b010)),
-    _deflate_violation("deflate-garbage-data", frame(0x2, b"\xff\xfe\xfd\xfc", rsv=0b100), 1007),
+    _deflate_violation("deflate-rsv1-on-ping", server_frame(0x9, b"", rsv=0b100)),
+    _deflate_violation("deflate-rsv2-still-reserved", server_frame(0x1, b"hi", rsv=0b010)),
+    _deflate_violation(
+        "deflate-garbage-data", server_frame(0x2, b"\xff\xfe\xfd\xfc", rsv=0b100), 1007
+    ),
     _deflate_violation(
         "deflate-data-after-final-block",
-        frame(0x2, zlib.compress(b"x")[2:-4] + b"trailing junk", rsv=0b100),
+        server_frame(0x2, zlib.compress(b"x")[2:-4] + b"trailing junk", rsv=0b100),
         1007,
     ),
     _deflate_violation(
-        "deflate-inflates-to-invalid-utf8", frame(0x1, deflated(b"ok \xff"), rsv=0b100), 1007
+        "deflate-inflates-to-invalid-utf8", server_frame(0x1, deflated(b"ok \xff"), rsv=0b100), 1007
     ),
     Case(
         "deflate-valid-messages",
         (
             ReadRequest(),
-            Respond(upgrade_response(_ACCEPT_DEFLATE)),
+            Respond(upgrade_response(extra=_ACCEPT_DEFLATE)),
             Send(
-                frame(0x1, deflated("héllo".encode()), rsv=0b100)
-                + frame(0x2, b"plain")
-                + frame(0x2, deflated(b"frag")[:3], rsv=0b100, fin=False)
-                + frame(0x0, deflated(b"frag")[3:])
+                server_frame(0x1, deflated("héllo".encode()), rsv=0b100)
+                + server_frame(0x2, b"plain")
+                + server_frame(0x2, deflated(b"frag")[:3], rsv=0b100, fin=False)
+                + server_frame(0x0, deflated(b"frag")[3:])
                 + close_frame(1000)
             ),
             Watch(),

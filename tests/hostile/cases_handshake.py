@@ -14,6 +14,8 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from wire import close_frame, upgrade_response
+
 import statews
 
 from .harness import (
@@ -29,9 +31,7 @@ from .harness import (
     Upgrade,
     Watch,
     bytewise,
-    close_frame,
     once_then,
-    upgrade_response,
 )
 from .table import Case, Injection, Seen
 
@@ -108,11 +108,6 @@ def _retry_after(seconds: float) -> Callable[[BaseException], None]:
     return check
 
 
-_UPGRADE_LINE = b"HTTP/1.1 101 Switching Protocols\r\n"
-_ACCEPT = b"Sec-WebSocket-Accept: {accept}\r\n"
-_UPGRADE_HEADERS = b"Upgrade: websocket\r\n"
-_CONNECTION = b"Connection: Upgrade\r\n"
-
 HANDSHAKE: list[Case] = [
     _rejected(
         "status-301-not-followed",
@@ -170,43 +165,42 @@ HANDSHAKE: list[Case] = [
         at_least=0.45,
         within=1.5,
     ),
-    invalid("101-without-upgrade", _UPGRADE_LINE + _CONNECTION + _ACCEPT + b"\r\n"),
-    invalid("101-without-connection", _UPGRADE_LINE + _UPGRADE_HEADERS + _ACCEPT + b"\r\n"),
-    invalid(
-        "101-upgrade-h2c", _UPGRADE_LINE + b"Upgrade: h2c\r\n" + _CONNECTION + _ACCEPT + b"\r\n"
-    ),
-    invalid(
-        "101-wrong-accept",
-        _UPGRADE_LINE
-        + _UPGRADE_HEADERS
-        + _CONNECTION
-        + b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
-    ),
-    invalid("101-missing-accept", _UPGRADE_LINE + _UPGRADE_HEADERS + _CONNECTION + b"\r\n"),
-    invalid("101-duplicate-accept", upgrade_response(_ACCEPT)),
+    invalid("101-without-upgrade", upgrade_response(upgrade=None)),
+    invalid("101-without-connection", upgrade_response(connection=None)),
+    invalid("101-upgrade-h2c", upgrade_response(upgrade=b"h2c")),
+    invalid("101-wrong-accept", upgrade_response("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")),
+    invalid("101-missing-accept", upgrade_response(None)),
+    invalid("101-duplicate-accept", upgrade_response(extra=b"Sec-WebSocket-Accept: {accept}\r\n")),
     invalid(
         "101-subprotocol-not-offered",
-        upgrade_response(b"Sec-WebSocket-Protocol: other\r\n"),
+        upgrade_response(extra=b"Sec-WebSocket-Protocol: other\r\n"),
         options={"protocols": ["chat"]},
     ),
     invalid(
         "101-two-subprotocols",
-        upgrade_response(b"Sec-WebSocket-Protocol: chat, superchat\r\n"),
+        upgrade_response(extra=b"Sec-WebSocket-Protocol: chat, superchat\r\n"),
         options={"protocols": ["chat", "superchat"]},
     ),
-    invalid("101-subprotocol-none-offered", upgrade_response(b"Sec-WebSocket-Protocol: chat\r\n")),
     invalid(
-        "101-extension-not-offered", upgrade_response(b"Sec-WebSocket-Extensions: x-custom\r\n")
+        "101-subprotocol-none-offered", upgrade_response(extra=b"Sec-WebSocket-Protocol: chat\r\n")
+    ),
+    invalid(
+        "101-extension-not-offered",
+        upgrade_response(extra=b"Sec-WebSocket-Extensions: x-custom\r\n"),
     ),
     invalid(
         "101-deflate-not-offered",
-        upgrade_response(b"Sec-WebSocket-Extensions: permessage-deflate\r\n"),
+        upgrade_response(extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n"),
     ),
     invalid(
         "101-header-block-over-64k",
-        upgrade_response(b"".join(b"X-Pad-%05d: %s\r\n" % (i, b"a" * 100) for i in range(700))),
+        upgrade_response(
+            extra=b"".join(b"X-Pad-%05d: %s\r\n" % (i, b"a" * 100) for i in range(700))
+        ),
     ),
-    _invalid_flood("header-line-never-ends", _UPGRADE_LINE + b"X-Endless: ", b"a" * 4096),
+    _invalid_flood(
+        "header-line-never-ends", b"HTTP/1.1 101 Switching Protocols\r\nX-Endless: ", b"a" * 4096
+    ),
     _invalid_flood("status-line-never-ends", b"HTTP/1.1 101 ", b"b" * 4096),
     _invalid_flood("interim-100-forever", b"", b"HTTP/1.1 100 Continue\r\n\r\n" * 64),
     _invalid_flood(
@@ -252,21 +246,14 @@ HANDSHAKE: list[Case] = [
         phase="handshake",
         check=_body_at_most(2**20),
     ),
-    invalid("101-obs-fold", upgrade_response(b"X-Folded: a\r\n  b\r\n")),
-    invalid(
-        "http-1.0-101",
-        b"HTTP/1.0 101 Switching Protocols\r\n"
-        + _UPGRADE_HEADERS
-        + _CONNECTION
-        + _ACCEPT
-        + b"\r\n",
-    ),
+    invalid("101-obs-fold", upgrade_response(extra=b"X-Folded: a\r\n  b\r\n")),
+    invalid("http-1.0-101", upgrade_response(version=b"HTTP/1.0")),
     invalid("garbage-status-line", b"SSH-2.0-OpenSSH_9.6\r\n\r\n"),
     invalid("binary-junk-response", bytes(range(256)) + b"\r\n\r\n"),
     invalid("lowercase-http-version", b"http/1.1 101 Switching Protocols\r\n\r\n"),
     invalid("status-code-999", b"HTTP/1.1 999 Whatever\r\nContent-Length: 0\r\n\r\n"),
-    invalid("nul-in-header-value", upgrade_response(b"X-Nul: a\x00b\r\n")),
-    invalid("header-without-colon", upgrade_response(b"NoColonHere\r\n")),
+    invalid("nul-in-header-value", upgrade_response(extra=b"X-Nul: a\x00b\r\n")),
+    invalid("header-without-colon", upgrade_response(extra=b"NoColonHere\r\n")),
     invalid("bad-content-length", b"HTTP/1.1 404 Not Found\r\nContent-Length: 1x\r\n\r\n"),
     Case(
         "slowloris-response",
@@ -330,30 +317,14 @@ HANDSHAKE: list[Case] = [
             wire=1000,
         )
         for name, response in (
-            ("obs-text-in-other-header", upgrade_response(b"X-Junk: \xff\xfe caf\xe9\r\n")),
-            (
-                "connection-token-list",
-                _UPGRADE_LINE
-                + _UPGRADE_HEADERS
-                + b"Connection: keep-alive, upGRADE\r\n"
-                + _ACCEPT
-                + b"\r\n",
-            ),
-            (
-                "upgrade-in-other-case",
-                _UPGRADE_LINE + b"Upgrade: WebSocket\r\n" + _CONNECTION + _ACCEPT + b"\r\n",
-            ),
+            ("obs-text-in-other-header", upgrade_response(extra=b"X-Junk: \xff\xfe caf\xe9\r\n")),
+            ("connection-token-list", upgrade_response(connection=b"keep-alive, upGRADE")),
+            ("upgrade-in-other-case", upgrade_response(upgrade=b"WebSocket")),
             (
                 "interim-100-first",
                 b"HTTP/1.1 100 Continue\r\n\r\n" + upgrade_response(),
             ),
-            (
-                "accept-with-surrounding-spaces",
-                _UPGRADE_LINE
-                + _UPGRADE_HEADERS
-                + _CONNECTION
-                + b"Sec-WebSocket-Accept:   {accept}  \r\n\r\n",
-            ),
+            ("accept-with-surrounding-spaces", upgrade_response("  {accept}  ")),
         )
     ),
     Case(

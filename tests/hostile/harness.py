@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import trio
-from peers import FrameReader, RawServer, accept_for, read_request, serve_raw
+from peers import FrameReader, RawServer, read_request, serve_raw
+from wire import PONG, accept_for, close_code, server_frame, upgrade_response
 
 #: What steps see when the client is gone.
 GONE = (trio.BrokenResourceError, trio.ClosedResourceError)
@@ -107,7 +108,7 @@ class Peer:
         self.seen.frames.append(got)
         opcode, _, payload = got
         if opcode == 0x8:
-            self.seen.close_code = int.from_bytes(payload[:2], "big") if payload else 1005
+            self.seen.close_code = close_code(payload)
             return True
         return False
 
@@ -141,14 +142,6 @@ class Respond(Step):
 
     async def run(self, peer: Peer) -> bool:
         return await peer.send(peer.fill(self.data))
-
-
-def upgrade_response(extra_headers: bytes = b"") -> bytes:
-    """A valid 101 (with ``{accept}`` to fill in), plus ``extra_headers`` lines."""
-    return (
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: {accept}\r\n" + extra_headers + b"\r\n"
-    )
 
 
 def Upgrade(extra: bytes = b"") -> tuple[Step, ...]:
@@ -198,7 +191,7 @@ class AnswerPings(Step):
             if len(seen.frames) == count:  # TCP ended
                 return False
             opcode, _, payload = seen.frames[-1]
-            if opcode == 0x9 and not await peer.send(frame(0xA, self.pong(payload))):
+            if opcode == 0x9 and not await peer.send(server_frame(PONG, self.pong(payload))):
                 return False
 
 
@@ -310,48 +303,6 @@ async def serve_steps(
     seen = Seen()
     server = await serve_raw(nursery, partial(run_steps, steps, seen, tls))
     return server, seen
-
-
-# ------------------------------------------------------------------------- frames
-
-
-def frame(
-    opcode: int,
-    payload: bytes = b"",
-    *,
-    fin: bool = True,
-    rsv: int = 0,
-    masked: bool = False,
-    length: int | None = None,
-    width: int | None = None,
-) -> bytes:
-    """A server frame with every field under control, for building broken ones.
-
-    ``length`` is the announced payload length (default: the real one); ``width`` forces
-    the length encoding: 7, 16 or 64 bits (default: the shortest, as a valid peer does).
-    """
-    n = len(payload) if length is None else length
-    if width is None:
-        width = 7 if n < 126 else 16 if n < 65536 else 64
-    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-    mask_bit = 0x80 if masked else 0
-    if width == 7:
-        header = bytes([b0, mask_bit | n])
-    elif width == 16:
-        header = bytes([b0, mask_bit | 126]) + n.to_bytes(2, "big")
-    else:
-        header = bytes([b0, mask_bit | 127]) + n.to_bytes(8, "big")
-    if masked:
-        key = b"\x12\x34\x56\x78"
-        header += key
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return header + payload
-
-
-def close_frame(code: int | None = 1000, reason: bytes = b"") -> bytes:
-    """A server Close; ``code=None`` gives an empty body."""
-    body = b"" if code is None else code.to_bytes(2, "big") + reason
-    return frame(0x8, body)
 
 
 Chunks = Callable[[Peer], Iterator[bytes]]

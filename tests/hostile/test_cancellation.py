@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 import trio
 from peers import FrameReader, accept_upgrade, serve_raw
+from wire import close_code, close_frame, server_frame
 
 import statews
 from statews import Binary, Frame, Text
-
-from .harness import close_frame, frame
 
 OPTIONS: dict[str, Any] = {"compression": None, "ping_interval": None, "close_timeout": 0.5}
 
@@ -40,12 +39,12 @@ def _messages(rng: random.Random, n: int) -> list[tuple[Frame, bytes]]:
         if len(data) > 4 and rng.random() < 0.4:
             cut = [0, *sorted(rng.sample(range(1, len(data)), 3)), len(data)]
             parts = [data[a:b] for a, b in pairwise(cut)]
-            wire = frame(opcode, parts[0], fin=False)
+            wire = server_frame(opcode, parts[0], fin=False)
             for k, part in enumerate(parts[1:], 1):
-                wire += frame(0x9, b"between") if rng.random() < 0.3 else b""
-                wire += frame(0x0, part, fin=k == len(parts) - 1)
+                wire += server_frame(0x9, b"between") if rng.random() < 0.3 else b""
+                wire += server_frame(0x0, part, fin=k == len(parts) - 1)
         else:
-            wire = frame(opcode, data)
+            wire = server_frame(opcode, data)
         out.append((message, wire))
     return out
 
@@ -60,14 +59,14 @@ async def test_recv_cancelled_everywhere_loses_and_duplicates_nothing(
     # mid-payload, between fragments: wherever a recv() may be cancelled.
     cuts = sorted({0, len(stream_bytes), *rng.sample(range(1, len(stream_bytes)), 600)})
     pieces = [stream_bytes[a:b] for a, b in pairwise(cuts)]
-    close_code: list[int | None] = []
+    codes: list[int | None] = []
 
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
         for piece in pieces:
             await stream.send_all(piece)
             await trio.sleep(rng.choice([0, 0, 0.0002, 0.001]))
-        close_code.append(await FrameReader(stream).close_code())
+        codes.append(await FrameReader(stream).close_code())
 
     server = await serve_raw(nursery, script)
     got: list[Frame] = []
@@ -85,7 +84,7 @@ async def test_recv_cancelled_everywhere_loses_and_duplicates_nothing(
         await server.done.wait()
     assert got == [message for message, _ in messages]
     assert cancelled > 100, f"only {cancelled} recv() were cancelled: the test tests little"
-    assert close_code == [1000]
+    assert codes == [1000]
 
 
 async def test_send_cancelled_repeatedly_only_whole_frames_on_the_wire(
@@ -94,7 +93,7 @@ async def test_send_cancelled_repeatedly_only_whole_frames_on_the_wire(
     """Sends cut by timeouts (zero included) while messages flow both ways, against a
     slow reader: the server receives whole frames, exactly the sends that returned."""
     received: list[tuple[int, bytes]] = []
-    close_code: list[int] = []
+    codes: list[int] = []
 
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
@@ -104,7 +103,7 @@ async def test_send_cancelled_repeatedly_only_whole_frames_on_the_wire(
             try:
                 for i in range(200):
                     async with sending:
-                        await stream.send_all(frame(0x1, f"server {i}".encode()))
+                        await stream.send_all(server_frame(0x1, f"server {i}".encode()))
                     await trio.sleep(0.001)
             except trio.BrokenResourceError:
                 pass  # the client closed: the talk is over
@@ -116,7 +115,7 @@ async def test_send_cancelled_repeatedly_only_whole_frames_on_the_wire(
                 opcode, fin, payload = item
                 assert fin, "send() of a whole message sends one whole frame here"
                 if opcode == 0x8:
-                    close_code.append(int.from_bytes(payload[:2], "big"))
+                    codes.append(close_code(payload))
                     async with sending:
                         await stream.send_all(close_frame(1000))
                     inner.cancel_scope.cancel()
@@ -161,7 +160,7 @@ async def test_send_cancelled_repeatedly_only_whole_frames_on_the_wire(
         await server.done.wait()
     assert received == completed
     assert cancelled > 100, f"only {cancelled} sends were cancelled"
-    assert close_code == [1000]
+    assert codes == [1000]
     assert from_server == [Text(f"server {i}") for i in range(len(from_server))]
 
 
@@ -222,7 +221,7 @@ async def test_send_stream_cancelled_midway_leaves_a_defined_state(
         assert ws.closed_reason is not None
         opcode, _, payload = frames[-1]
         assert opcode == 0x8, frames
-        assert int.from_bytes(payload[:2], "big") == 1011  # an internal error, not the peer's
+        assert close_code(payload) == 1011  # an internal error, not the peer's
 
 
 def _messages_of(frames: list[tuple[int, bool, bytes]]) -> list[tuple[int, bytes]]:
@@ -248,7 +247,7 @@ async def test_recv_timeout_during_a_slow_frame_keeps_the_connection(
     """``recv(timeout=...)`` expiring while a frame trickles in raises RecvTimeout and
     changes nothing: the same message then arrives whole."""
     payload = bytes(range(256)) * 8
-    wire = frame(0x2, payload)
+    wire = server_frame(0x2, payload)
 
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)

@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 import trio
 from peers import FrameReader, accept_upgrade, serve_raw
+from wire import close_code, close_frame, server_frame
 
 import statews
 from statews import Binary, Text
 from statews.trio.reader import RECEIVE_SIZE
 
-from .harness import close_frame, frame, reset
+from .harness import reset
 from .probes import inbox_length, queued_output, statews_memory, tracing
 
 OPTIONS: dict[str, Any] = {"compression": None, "ping_interval": None, "close_timeout": 0.5}
@@ -61,13 +62,13 @@ async def test_ping_flood_app_not_reading_all_answered_memory_flat(nursery: trio
             inner.start_soon(count)
             for start in range(0, n, 1000):
                 batch = b"".join(
-                    frame(0x9, i.to_bytes(4, "big")) for i in range(start, start + 1000)
+                    server_frame(0x9, i.to_bytes(4, "big")) for i in range(start, start + 1000)
                 )
                 await stream.send_all(batch)
             await flood_done.wait()
             # A lone ping: when its pong is back, the client's last read held only it,
             # so nothing transient of the flood is left to measure.
-            await stream.send_all(frame(0x9, b"sync"))
+            await stream.send_all(server_frame(0x9, b"sync"))
             await synced.wait()
             await measured.wait()
             await stream.send_all(close_frame(1000))
@@ -110,7 +111,7 @@ async def test_ping_flood_with_control_frames_pongs_for_what_was_read(
         async with trio.open_nursery() as inner:
             inner.start_soon(count)
             for i in range(n):
-                await stream.send_all(frame(0x9, i.to_bytes(4, "big") + b"p" * 100))
+                await stream.send_all(server_frame(0x9, i.to_bytes(4, "big") + b"p" * 100))
                 progress[0] += 1
             await stream.send_all(close_frame(1000))
             await trio.sleep(5)  # the client closes TCP after our Close
@@ -148,7 +149,7 @@ async def test_ping_flood_server_never_reads_pongs(nursery: trio.Nursery, size: 
     exceed ``write_limit`` by the pongs of one read at most; an empty ping (2 bytes)
     makes a 6-byte pong, so that is up to 3 times a read."""
     progress = [0]
-    ping = frame(0x9, b"p" * size)
+    ping = server_frame(0x9, b"p" * size)
     burst = ping * (8192 // len(ping))
     go = trio.Event()
 
@@ -189,7 +190,7 @@ async def test_server_never_reads_send_applies_back_pressure(nursery: trio.Nurse
     messages whose ``send`` returned, and the connection goes on working."""
     reading = trio.Event()
     got: list[bytes] = []
-    close_code: list[int | None] = []
+    codes: list[int | None] = []
 
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
@@ -199,7 +200,7 @@ async def test_server_never_reads_send_applies_back_pressure(nursery: trio.Nurse
             opcode, fin, payload = item
             assert fin
             if opcode == 0x8:
-                close_code.append(int.from_bytes(payload[:2], "big"))
+                codes.append(close_code(payload))
                 await stream.send_all(close_frame(1000))
                 return
             assert opcode == 0x2
@@ -237,7 +238,7 @@ async def test_server_never_reads_send_applies_back_pressure(nursery: trio.Nurse
             sent.append(b"after")
     assert worst <= write_limit + size + 14, f"{worst} bytes queued"
     assert got == sent
-    assert close_code == [1000]
+    assert codes == [1000]
 
 
 async def test_empty_continuation_flood_memory_flat(nursery: trio.Nursery) -> None:
@@ -252,17 +253,16 @@ async def test_empty_continuation_flood_memory_flat(nursery: trio.Nursery) -> No
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
         await go.wait()  # the client measured its baseline
-        await stream.send_all(frame(0x1, b"a", fin=False))
-        empties = frame(0x0, b"", fin=False) * 10_000
+        await stream.send_all(server_frame(0x1, b"a", fin=False))
+        empties = server_frame(0x0, b"", fin=False) * 10_000
         for _ in range(n // 10_000):
             await stream.send_all(empties)
-        await stream.send_all(frame(0x9, b"sync"))  # answered once all before it is parsed
+        await stream.send_all(server_frame(0x9, b"sync"))  # answered once all before it is parsed
         reader = FrameReader(stream)
-        while (item := await reader.frame()) is not None and item[0] != 0xA:
-            pass
+        await reader.until(0xA)
         pong.set()
         await measured.wait()  # the client measured with the message unfinished
-        await stream.send_all(frame(0x0, b"z") + close_frame(1000))
+        await stream.send_all(server_frame(0x0, b"z") + close_frame(1000))
         await reader.close_code()
 
     server = await serve_raw(nursery, script)
@@ -289,15 +289,14 @@ async def test_tiny_fragments_memory_bounded_by_max_message_size(nursery: trio.N
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)
         await go.wait()  # the client measured its baseline
-        one = frame(0x0, b"x", fin=False)
-        await stream.send_all(frame(0x2, b"x", fin=False) + one * (limit - 2))
-        await stream.send_all(frame(0x9, b"sync"))
+        one = server_frame(0x0, b"x", fin=False)
+        await stream.send_all(server_frame(0x2, b"x", fin=False) + one * (limit - 2))
+        await stream.send_all(server_frame(0x9, b"sync"))
         reader = FrameReader(stream)
-        while (item := await reader.frame()) is not None and item[0] != 0xA:
-            pass
+        await reader.until(0xA)
         pong.set()
         await measured.wait()  # the client measured with the message unfinished
-        await stream.send_all(frame(0x0, b"x") + close_frame(1000))
+        await stream.send_all(server_frame(0x0, b"x") + close_frame(1000))
         await reader.close_code()
 
     server = await serve_raw(nursery, script)
@@ -317,7 +316,7 @@ async def test_tiny_message_flood_inbox_bounded_by_max_queue(nursery: trio.Nurse
     the inbox holds at most max_queue of them (the documented bound), and the server is
     held back by TCP."""
     progress = [0]
-    burst = frame(0x1, b"") * 8192
+    burst = server_frame(0x1, b"") * 8192
 
     async def script(stream: trio.SocketStream) -> None:
         await accept_upgrade(stream)

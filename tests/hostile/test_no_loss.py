@@ -11,11 +11,10 @@ from typing import Any, Literal
 import pytest
 import trio
 from peers import FrameReader, accept_upgrade, serve_raw
+from wire import close_frame, server_frame
 
 import statews
 from statews import Binary, Closed, Delivery, Frame, Message, Text
-
-from .harness import close_frame, frame
 
 N = 500
 OPTIONS: dict[str, Any] = {
@@ -31,7 +30,7 @@ async def _serve_burst(nursery: trio.Nursery, close_codes: list[int | None]) -> 
     """A server that sends :data:`EXPECTED` in random pieces, then Close 1000."""
     rng = random.Random(500)
     wire = b"".join(
-        frame(0x1, m.data.encode()) if isinstance(m, Text) else frame(0x2, m.data)
+        server_frame(0x1, m.data.encode()) if isinstance(m, Text) else server_frame(0x2, m.data)
         for m in EXPECTED
         if isinstance(m, Text | Binary)
     ) + close_frame(1000, b"done")

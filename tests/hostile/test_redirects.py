@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 import trio
 from peers import FrameReader, accept_upgrade, read_request, serve_raw
+from wire import close_frame
 
 import statews
-
-from .harness import close_frame
 
 OPTIONS: dict[str, Any] = {"compression": None, "ping_interval": None, "close_timeout": 0.5}
 HEADERS = {"Authorization": "Bearer secret", "Cookie": "session=1", "X-Trace": "keep"}
