@@ -39,6 +39,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import gc  # noqa: E402
+import importlib  # noqa: E402
 import pstats  # noqa: E402
 import time  # noqa: E402
 import tracemalloc  # noqa: E402
@@ -229,12 +230,23 @@ def traced_kb(fn: Callable[[], object], count: int = 200) -> float:
     return (after - before) / count / 1024
 
 
+def _part(mod: ModuleType, *names: str) -> ModuleType:
+    """The first of ``mod``'s submodules ``names`` that exists: the layered package
+    (``core.protocol``) or a copy from before the restructure (``protocol``)."""
+    for name in names:
+        try:
+            return importlib.import_module(f"{mod.__name__}.{name}")
+        except ImportError:
+            continue
+    raise SystemExit(f"{mod.__name__} has none of {', '.join(names)}")
+
+
 def costs(mod: ModuleType) -> None:
-    lifecycle_mod = sys.modules[mod.__name__ + ".lifecycle"]
-    options_mod = sys.modules[mod.__name__ + ".options"]
-    protocol_mod = sys.modules[mod.__name__ + ".protocol"]
-    connection_mod = sys.modules[mod.__name__ + ".connection"]
-    handshake_mod = sys.modules[mod.__name__ + ".handshake"]
+    lifecycle_mod = _part(mod, "lifecycle.machine", "lifecycle")
+    options_mod = _part(mod, "options.model", "options")
+    protocol_mod = _part(mod, "core.protocol", "protocol")
+    connection_mod = _part(mod, "trio.connection", "connection")
+    handshake_mod = _part(mod, "core.handshake", "handshake")
     lifecycle_cls = lifecycle_mod.Lifecycle
     url = "ws://127.0.0.1:9/"
     kwargs = {
@@ -360,7 +372,7 @@ def statemachine_options(mod: ModuleType) -> None:
     from statemachine import State, StateMachine  # noqa: PLC0415
     from statemachine.engines.sync import SyncEngine  # noqa: PLC0415
 
-    lifecycle_cls = sys.modules[mod.__name__ + ".lifecycle"].Lifecycle
+    lifecycle_cls = _part(mod, "lifecycle.machine", "lifecycle").Lifecycle
 
     NoCallbacks = _bare_copy(lifecycle_cls, StateMachine, State)
 

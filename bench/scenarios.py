@@ -14,6 +14,7 @@ server's CPU seconds over the same interval (from ``/proc/<pid>/stat``).
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
@@ -23,6 +24,7 @@ import tracemalloc
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from typing import Any
 
 import trio
 from clients import Client, Endpoints
@@ -84,6 +86,20 @@ def server_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _CLOCK_TICK
 
 
+def run_on(client: Client, fn: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """``fn(*args)`` in a fresh event loop of the client's runtime (trio or asyncio)."""
+    if client.runtime == "asyncio":
+        return asyncio.run(fn(*args))  # type: ignore[arg-type]
+    return trio.run(fn, *args)
+
+
+async def _sleep(client: Client, seconds: float) -> None:
+    if client.runtime == "asyncio":
+        await asyncio.sleep(seconds)
+    else:
+        await trio.sleep(seconds)
+
+
 def _check(message: object, size: int) -> None:
     length = len(getattr(message, "data", message))  # type: ignore[arg-type]
     if length != size:
@@ -121,7 +137,7 @@ async def _echo(
 
 async def stream(client: Client, endpoints: Endpoints, count: int) -> Sample:
     """One task sends ``count`` 64-byte binaries, the other receives their echoes."""
-    async with client.connect(endpoints) as conn:
+    async with client.connect(endpoints, coalesce=True) as conn:
         send, recv = conn.send, conn.recv
         message = conn.binary(b"s" * 64)
         for _ in range(200):
@@ -133,11 +149,18 @@ async def stream(client: Client, endpoints: Endpoints, count: int) -> Sample:
                 await send(message)
 
         clocks = Clocks()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(sender)
+        if client.runtime == "asyncio":
+            sending = asyncio.ensure_future(sender())
             for _ in range(count - 1):
                 await recv()
             last = await recv()
+            await sending
+        else:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(sender)
+                for _ in range(count - 1):
+                    await recv()
+                last = await recv()
         sample = clocks.sample(lambda wall: count / wall, count)
         _check(last, 64)
     return sample
@@ -199,7 +222,7 @@ async def idle(client: Client, endpoints: Endpoints, count: int) -> Sample:
             clocks = Clocks()
             for _ in range(count):
                 await stack.enter_async_context(client.connect(endpoints, idle=True))
-            await trio.sleep(0.05)  # every reader task reaches its park
+            await _sleep(client, 0.05)  # every reader task reaches its park
             gc.collect()
             after = tracemalloc.get_traced_memory()[0]
             sample = clocks.sample(lambda _: (after - before) / count / 1024, count)
@@ -225,7 +248,7 @@ async def idle_rss(client: Client, endpoints: Endpoints, count: int) -> float:
         before = resident_kb()
         for _ in range(count):
             await stack.enter_async_context(client.connect(endpoints, idle=True))
-        await trio.sleep(0.05)
+        await _sleep(client, 0.05)
         gc.collect()
         return (resident_kb() - before) / count
 

@@ -19,16 +19,31 @@ Invariants:
   (``on_enter``). No callback is declared on the machine itself: python-statemachine
   builds a callback registry per instance for every declared or listener callback,
   which tripled the memory of each connection's machine (bench/README.md).
+* Each machine is built already in ``idle`` (a :class:`_Model` holding the state, so the
+  initial macrostep is skipped) on a :class:`_TrioEngine`: python-statemachine's own
+  synchronous engine, with event queues that are plain heaps instead of thread-safe
+  ``PriorityQueue`` objects (a connection's machine is only ever driven from its trio thread).
+  Both lean on python-statemachine internals, hence the exact version pin in
+  ``pyproject.toml``; ``tests/test_lifecycle_engine.py`` checks them against the installed
+  release.
 """
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import logging
+import queue
 from collections.abc import Callable, Mapping
+from threading import Lock
 from typing import Any, Final, Literal, cast, get_args
 
 from statemachine import State, StateMachine
+from statemachine.engines.base import EventQueue
+from statemachine.engines.sync import SyncEngine
 from statemachine.exceptions import TransitionNotAllowed
+from statemachine.invoke import InvokeManager
+from statemachine.orderedset import OrderedSet
 
 from ..core.errors import InvalidStateError
 
@@ -46,6 +61,88 @@ Operation = Literal[
     "connect", "send", "recv", "ping", "peername", "sockname", "setopts",
     "controlling_process", "close",
 ]  # fmt: skip
+
+
+class _Heap:
+    """The part of :class:`queue.PriorityQueue` that python-statemachine's ``EventQueue``
+    uses (``queue``, ``mutex``, ``put``, ``get``, ``qsize``), without its lock and three
+    conditions: a machine driven from one thread needs neither (~44% of an instance)."""
+
+    __slots__ = ("queue",)
+    mutex: Final = contextlib.nullcontext()
+
+    def __init__(self) -> None:
+        self.queue: list[Any] = []
+
+    def put(self, item: Any) -> None:
+        heapq.heappush(self.queue, item)
+
+    def get(self, block: bool = True) -> Any:
+        if not self.queue:
+            raise queue.Empty
+        return heapq.heappop(self.queue)
+
+    def qsize(self) -> int:
+        return len(self.queue)
+
+
+class _PlainEventQueue(EventQueue):
+    """python-statemachine's ``EventQueue`` over a :class:`_Heap`."""
+
+    def __init__(self) -> None:
+        self.queue = _Heap()  # type: ignore[assignment]  # the part of the interface it uses
+
+
+def _no_debug(*args: Any, **kwargs: Any) -> None:
+    """The engine's debug hook when its logger is not enabled for DEBUG."""
+
+
+class _TrioEngine(SyncEngine):
+    """python-statemachine's synchronous engine over plain :class:`_PlainEventQueue`.
+
+    ``BaseEngine.__init__`` is replaced, not extended, so that the thread-safe queues are
+    never built; it sets the same attributes (``tests/test_lifecycle_engine.py`` compares them
+    with the installed release's engine). Everything else is the library's engine.
+    """
+
+    def __init__(self, sm: Any) -> None:
+        self.sm = sm
+        self.external_queue = _PlainEventQueue()
+        self.internal_queue = _PlainEventQueue()
+        self._sentinel = object()
+        self.running = True
+        self._processing = Lock()
+        self._cache: dict[Any, Any] = {}
+        self._invoke_manager = InvokeManager(self)
+        self._macrostep_count = 0
+        self._microstep_count = 0
+        self._log_id = f"[{type(sm).__name__}]"
+        debug = logging.getLogger("statemachine.engines.base")
+        self._debug = debug.debug if debug.isEnabledFor(logging.DEBUG) else _no_debug
+        self._root_parallel_final_pending = None
+
+    def select_eventless_transitions(self, trigger_data: Any) -> Any:
+        """None, without scanning every transition twice per event: the machine declares
+        no eventless transition (checked when this module is imported)."""
+        return _NO_TRANSITIONS
+
+
+class _Model:
+    """Holds the machine's state (python-statemachine's ``model``), created in the initial
+    state.
+
+    A state already set makes the engine skip the initial macrostep (about half of a
+    machine's construction: the initial state has no entry callback to run); ``__slots__``
+    keeps the listener discovery that runs ``dir()`` on the model short.
+    """
+
+    __slots__ = ("state",)
+
+    def __init__(self, state: str | None) -> None:
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"Model(state={self.state})"
 
 
 class Lifecycle(StateMachine):
@@ -97,7 +194,12 @@ class Lifecycle(StateMachine):
     ) -> None:
         self.name = name
         self._on_enter = on_enter
-        super().__init__(listeners=listeners)
+        # Listeners given here are told of the initial state's entry, as the library does:
+        # only then does the machine start unset and run the initial macrostep.
+        super().__init__(_Model(_INITIAL if listeners is None else None), listeners=listeners)
+
+    def _get_engine(self) -> _TrioEngine:
+        return _TrioEngine(self)
 
     @property
     def state(self) -> StateName:
@@ -130,6 +232,14 @@ class Lifecycle(StateMachine):
             allowed = ", ".join(s for s in STATES if s in OPERATIONS[operation])
             raise InvalidStateError(operation, self.state, f"allowed in: {allowed}")
 
+
+#: The initial state's value, which every :class:`_Model` starts in.
+_INITIAL: Final[str] = Lifecycle.initial_state.value
+
+#: What :meth:`_TrioEngine.select_eventless_transitions` answers.
+_NO_TRANSITIONS: Final = OrderedSet[Any]()
+if any(t.is_eventless for s in Lifecycle.states for t in s.transitions if not t.initial):
+    raise AssertionError("Lifecycle declares an eventless transition: _TrioEngine skips them")
 
 #: The states in lifecycle order.
 STATES: Final[tuple[StateName, ...]] = tuple(cast(StateName, s.id) for s in Lifecycle.states)

@@ -17,6 +17,7 @@ a :class:`ConnectError` naming it, the OS error as ``__cause__``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import ssl
@@ -71,7 +72,7 @@ async def open_transport(options: Options) -> Transport:
             environ=os.environ,
         )
         if proxy is None:
-            sock = await trio.open_tcp_stream(
+            sock = await _open_tcp(
                 options.host,
                 options.effective_port,
                 happy_eyeballs_delay=conn.happy_eyeballs_delay,
@@ -107,6 +108,38 @@ def configure_socket(stream: trio.SocketStream, *, nodelay: bool, keepalive: boo
     stream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, nodelay)
     if keepalive:
         stream.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
+
+
+async def _open_tcp(
+    host: str, port: int, *, happy_eyeballs_delay: float | None, local_address: str | None
+) -> trio.SocketStream:
+    """``trio.open_tcp_stream``, with a shortcut for an IP address (without ``local_address``).
+
+    An address literal resolves to itself: there is one address to try, so no happy
+    eyeballs race (whose nursery, task and cancel scopes cost ~130 us per connect), just
+    one socket connected. The errors are the OS's, as ``open_tcp_stream`` raises them.
+    """
+    family = _literal_family(host) if local_address is None else None
+    if family is None:
+        return await trio.open_tcp_stream(
+            host, port, happy_eyeballs_delay=happy_eyeballs_delay, local_address=local_address
+        )
+    sock = trio.socket.socket(family, socket.SOCK_STREAM)
+    try:
+        await sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
+
+
+def _literal_family(host: str) -> socket.AddressFamily | None:
+    """AF_INET or AF_INET6 when ``host`` is an IP address literal, else None."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    return socket.AF_INET if address.version == 4 else socket.AF_INET6
 
 
 async def _open_unix(path: str) -> trio.SocketStream:
