@@ -43,9 +43,10 @@ class Recorder:
 async def started(
     nursery: trio.Nursery, url: str, **options: Any
 ) -> tuple[statews.WebSocket, Recorder]:
-    ws = await statews.start_link(nursery, url, **options)
+    # Attached as an application would: through start_link (so every path of the
+    # declaration below is also what a listener given there observes).
     recorder = Recorder()
-    ws.lifecycle.add_listener(recorder)
+    ws = await statews.start_link(nursery, url, listeners=[recorder], **options)
     return ws, recorder
 
 
