@@ -36,7 +36,7 @@ from statews.core.errors import (
 )
 from statews.core.events import Binary, Close, Ping, Text
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # The command must not go through a proxy from the environment, and must find statews.
 ENV = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 ENV["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

@@ -20,7 +20,7 @@ from statews.options.config import config_json_schema, load_config, load_configs
 from statews.options.model import Options, json_schema, resolve_options
 from tools.generate import COMMAND, TEXT_ARTIFACTS, attribute_docs, lifecycle_spec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "specs/examples").iterdir())
 VALIDATOR = jsonschema.Draft202012Validator(config_json_schema())
 

@@ -24,7 +24,7 @@ from statews.options.config import (
 )
 from statews.options.model import Options, SSLOptions, resolve_options
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "specs" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "specs" / "examples"
 
 
 def config_error(path: Path | str, name: str | None = None) -> ConfigError:

@@ -16,7 +16,7 @@ import statews
 from statews.lifecycle import STATES, Lifecycle, render
 from tools.generate import COMMAND, SVG_PATH, generate, main, stale
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: (source, event name as drawn, target) for every declared transition.
 TRANSITIONS = [

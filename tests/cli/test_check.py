@@ -13,7 +13,7 @@ import pytest
 
 from statews.options.config import dump_options, load_config
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "specs" / "examples"
 ENV = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 ENV["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))

@@ -1022,7 +1022,7 @@ def test_active_refused_everywhere(value: Any, tmp_path: Path) -> None:
 
 
 def _connect_active(server: WsServer, value: str) -> subprocess.CompletedProcess[str]:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "statews", "connect", server.url(), "--send", "hi"]
     return subprocess.run(
         [*command, "--active", value],
