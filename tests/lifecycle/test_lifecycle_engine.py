@@ -21,7 +21,7 @@ from statews import InvalidStateError
 from statews.lifecycle import Lifecycle
 from statews.lifecycle.machine import _Heap, _TrioEngine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_pinned_version_is_installed() -> None:

@@ -174,7 +174,7 @@ async def test_stats_reader_paused_and_inbox_depth(nursery: trio.Nursery) -> Non
 
 
 async def test_connect_verbose_prints_the_stats(ws_server: WsServer) -> None:
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     command = [sys.executable, "-m", "statews", "connect", "-v", ws_server.url()]
     with trio.fail_after(10):
         result = await trio.run_process(
