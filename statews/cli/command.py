@@ -35,6 +35,11 @@ then closes with 1000 and prints everything received before the server's Close.
 are sent again on each connection. On stdin, ``/ping [data]`` pings and prints the
 round trip, ``/close [code [reason]]`` closes; every other line is a message.
 
+Record and replay. ``connect --record FILE`` writes the session as a transcript
+(:mod:`statews.cli.transcript`); ``serve --replay FILE`` plays its server side to each
+client (:mod:`statews.cli.replay`; ``--fast``: no delays, ``--loose``: ignore what
+clients send); a malformed transcript exits 3.
+
 Options. ``-o key=value`` (repeatable) sets any option of the model, dotted for groups
 (``-o deflate.compress_level=1``); the value is read as JSON, else as a TOML value,
 else taken as a string. The other flags (``-H``, ``--protocol``, ``--origin``,
