@@ -35,6 +35,11 @@ then closes with 1000 and prints everything received before the server's Close.
 are sent again on each connection. On stdin, ``/ping [data]`` pings and prints the
 round trip, ``/close [code [reason]]`` closes; every other line is a message.
 
+Record and replay. ``connect --record FILE`` writes the session as a transcript
+(:mod:`statews.cli.transcript`); ``serve --replay FILE`` plays its server side to each
+client (:mod:`statews.cli.replay`; ``--fast``: no delays, ``--loose``: ignore what
+clients send); a malformed transcript exits 3.
+
 Options. ``-o key=value`` (repeatable) sets any option of the model, dotted for groups
 (``-o deflate.compress_level=1``); the value is read as JSON, else as a TOML value,
 else taken as a string. The other flags (``-H``, ``--protocol``, ``--origin``,
@@ -69,7 +74,6 @@ import json
 import logging
 import math
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from enum import IntEnum
@@ -112,12 +116,15 @@ from .console import (
     describe,
     session_failure,
 )
+from .replay import REPLAY_MISMATCH, serve_replay
+from .server import ServerFunction, serve_until_signal
 from .targets import (
     UsageError,
     connect_options,
     is_config_file,
     load_target,
 )
+from .transcript import TranscriptError, read_transcript, recording
 
 __all__ = ["Exit", "exit_code_for", "main"]
 
@@ -149,7 +156,7 @@ def exit_code_for(error: BaseException) -> Exit:
     """The exit status that reports ``error``."""
     if isinstance(error, UsageError):
         return Exit.USAGE
-    if isinstance(error, OptionsError | MissingExtra):
+    if isinstance(error, OptionsError | MissingExtra | TranscriptError):
         return Exit.OPTIONS
     if isinstance(error, ConnectTimeout | RecvTimeout | CommandTimeout):
         return Exit.TIMEOUT
@@ -270,9 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve",
         parents=[common],
-        help="run the built-in echo server",
-        description="Echo every message back (needs the websockets package). Ctrl-C "
-        "closes the clients with 1001.",
+        help="run the built-in echo server (or replay a recorded session)",
+        description="Echo every message back, or with --replay FILE play a recorded "
+        "session to each client (needs the websockets package). Ctrl-C closes the "
+        "clients with 1001. Exit 3 for a malformed transcript.",
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument(
@@ -283,6 +291,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--print-port", action="store_true", help="print the port on stdout once listening"
+    )
+    serve.add_argument(
+        "--replay",
+        type=Path,
+        metavar="FILE",
+        help="play the server's side of a transcript (connect --record) instead of echoing; "
+        f"a client that sends otherwise is closed with {REPLAY_MISMATCH}",
+    )
+    serve.add_argument(
+        "--fast", action="store_true", help="with --replay: no recorded delays, as fast as possible"
+    )
+    serve.add_argument(
+        "--loose", action="store_true", help="with --replay: ignore what the client sends"
     )
     serve.set_defaults(run=_serve_command)
 
@@ -430,6 +451,12 @@ def _connect_arguments(connect: argparse.ArgumentParser) -> None:
     connect.add_argument(
         "--timeout", type=_seconds, metavar="S", help="give up after S seconds in all (exit 6)"
     )
+    connect.add_argument(
+        "--record",
+        type=Path,
+        metavar="FILE",
+        help="write the session to FILE as a JSON Lines transcript (statews serve --replay)",
+    )
 
 
 def _natural(text: str, limit: int | None = None) -> int:
@@ -507,6 +534,8 @@ def _connect_command(args: argparse.Namespace) -> Exit:
     options = connect_options(args)
     if args.one and args.send is not None and len(args.send) > 1:
         raise UsageError("-1 sends one message: give at most one --send")
+    if args.record is not None and args.reconnect:
+        raise UsageError("--record records one connection: not with -r")
     sends = None if args.send is None else tuple(args.send)
     count = args.count
     if args.one:
@@ -536,7 +565,10 @@ def _connect_command(args: argparse.Namespace) -> Exit:
     )
     if args.insecure and options.secure:
         transcript.warn("--insecure: the server's TLS certificate and host name are NOT verified")
-    closed, we_closed = trio.run(partial(connect_session, options, plan, transcript, args.timeout))
+    with recording(args.record) as transcript.recorder:
+        closed, we_closed = trio.run(
+            partial(connect_session, options, plan, transcript, args.timeout)
+        )
     if closed is None:
         return Exit.ERROR  # never connected, yet no error: cannot happen
     failure = session_failure(closed, we_closed)
@@ -606,32 +638,16 @@ async def demo(out: TextIO) -> Exit:
 
 
 def _serve_command(args: argparse.Namespace) -> Exit:
+    if (args.fast or args.loose) and args.replay is None:
+        raise UsageError("--fast and --loose go with --replay FILE")
+    server: ServerFunction | None = None
+    if args.replay is not None:
+        transcript = read_transcript(args.replay)  # before listening: exit 3 if malformed
+        server = partial(serve_replay, transcript, fast=args.fast, loose=args.loose)
     if not args.verbose:
         logging.getLogger("statews.server").setLevel(logging.INFO)
-    trio.run(serve, args.host, args.port, args.print_port or args.port == 0)
+    trio.run(serve_until_signal, args.host, args.port, args.print_port or args.port == 0, server)
     return Exit.OK
-
-
-async def serve(host: str, port: int, print_port: bool) -> None:
-    """Run the echo server until SIGINT or SIGTERM (its clients are closed with 1001);
-    print its port on stdout if asked.
-
-    Raises:
-        ServerUnavailable: ``websockets`` is not installed.
-        OSError: the address cannot be bound.
-    """
-    from .server import serve_echo  # noqa: PLC0415 - needs the optional websockets
-
-    # A signal received, not a KeyboardInterrupt raised anywhere: the server's goodbye
-    # must not be interrupted halfway.
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with trio.open_nursery() as nursery:
-            server = await nursery.start(serve_echo, host, port)
-            if print_port:
-                print(server.port, flush=True)
-            async for _ in signals:
-                break
-            nursery.cancel_scope.cancel()
 
 
 def _diagram_command(args: argparse.Namespace) -> Exit:

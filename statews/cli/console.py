@@ -2,7 +2,8 @@
 
 :func:`connect_session` runs a :class:`Plan` on one connection (or, with
 ``reconnect``, on one after another through :func:`statews.connect_forever`) and
-returns the exit status; :class:`Transcript` is everything it prints. The command line
+returns the exit status; :class:`Transcript` is everything it prints (and, given a
+:class:`~statews.cli.transcript.Recorder`, records: ``--record``). The command line
 (flags, exit codes, the output format) is documented in :mod:`statews.cli.command`.
 
 Invariants:
@@ -44,6 +45,7 @@ from ..trio.connection import WebSocket
 from ..trio.delivery import Message
 from ..trio.reconnect import connect_forever
 from .stdin import lines, stdin_chunks
+from .transcript import Recorder
 
 __all__ = [
     "BINARY_MARKER",
@@ -133,7 +135,9 @@ class Transcript:
         err: TextIO,
         prefix: bool = False,
         quiet: bool = False,
+        recorder: Recorder | None = None,
     ) -> None:
+        self.recorder = recorder
         self.json_lines = json_lines
         self.verbose = verbose
         self.prefix = prefix
@@ -155,6 +159,13 @@ class Transcript:
         print(f"statews: warning: {text}", file=self.err, flush=True)
 
     def connected(self, ws: WebSocket) -> None:
+        if self.recorder is not None:
+            self.recorder.handshake(
+                ws.options,
+                subprotocol=ws.subprotocol,
+                extensions=ws.extensions,
+                response_headers=ws.response_headers,
+            )
         if self.json_lines:
             self._record(
                 {"event": "connected", "url": ws.options.url, "subprotocol": ws.subprotocol}
@@ -164,6 +175,8 @@ class Transcript:
             self.note(f"connected to {ws.options.url}{protocol}")
 
     def received(self, frame: Frame) -> None:
+        if self.recorder is not None and isinstance(frame, Text | Binary):
+            self.recorder.message("in", frame.data)
         if not self.json_lines:
             self.out.write(("< " if self.prefix else "") + format_message(frame) + "\n")
             self.out.flush()
@@ -174,6 +187,10 @@ class Transcript:
             self._record({"direction": "in", "type": type(frame).__name__.lower(), "data": data})
 
     def sent(self, message: str | bytes) -> None:
+        """``message`` is being sent (called before the send, so that a recording
+        has it before the reply it causes)."""
+        if self.recorder is not None:
+            self.recorder.message("out", message)
         if self.verbose:
             shown = message if isinstance(message, str) else format_message(Binary(message))
             print(f"> {shown}", file=self.err, flush=True)
@@ -185,7 +202,13 @@ class Transcript:
         else:
             self.note(f"ping: pong after {seconds * 1000:.2f} ms")
 
-    def closed(self, closed: ConnectionClosed) -> None:
+    def closed(self, closed: ConnectionClosed, *, we_closed: bool = False) -> None:
+        """The connection ended as ``closed`` says; ``we_closed``: our Close came first."""
+        if self.recorder is not None:
+            if we_closed and closed.sent is not None:
+                self.recorder.close("out", closed.sent.code, closed.sent.reason)
+            else:
+                self.recorder.close("in", closed.code, closed.reason)
         if self.json_lines:
             record: dict[str, Any] = {
                 "event": "closed",
@@ -278,7 +301,7 @@ async def connect_session(
     closed = last[-1].closed_reason if last else None
     if deadline.cancelled_caught:
         if closed is not None:
-            transcript.closed(closed)
+            transcript.closed(closed, we_closed=progress.we_closed)
         awaited = "" if plan.count is None else f" ({progress.received} of {plan.count} messages)"
         raise CommandTimeout(f"timed out after {timeout} s{awaited}")
     return closed, progress.we_closed
@@ -298,7 +321,7 @@ def _runner(
         transcript.connected(ws)
         await _exchange(ws, plan, transcript, progress, feed)
         if ws.closed_reason is not None:
-            transcript.closed(ws.closed_reason)
+            transcript.closed(ws.closed_reason, we_closed=progress.we_closed)
         if transcript.verbose:
             transcript.note(f"stats: {ws.stats.summary()}")
 
@@ -356,8 +379,8 @@ async def _send_part(
 ) -> None:
     async def send(text: str) -> None:
         message: str | bytes = text.encode() if plan.binary else text
-        await ws.send(Binary(message) if isinstance(message, bytes) else Text(message))
         transcript.sent(message)
+        await ws.send(Binary(message) if isinstance(message, bytes) else Text(message))
 
     sent = 0
     try:

@@ -10,7 +10,7 @@ Invariants:
 * Every message is sent back unchanged, in order, on the connection it came on; every
   message received before the client's Close is echoed before the server's Close.
   (websockets answers a Close inside its parser, before the messages that preceded it
-  reach the handler; :func:`_echo_connection` holds that answer back until the echo
+  reach the handler; :func:`echo_connection` holds that answer back until the echo
   loop has drained them.)
 * Cancelled, the server closes its open connections with 1001 (going away) and waits
   for them at most :data:`GOING_AWAY_TIMEOUT` seconds before dropping them.
@@ -23,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from functools import cache
@@ -36,9 +37,16 @@ if TYPE_CHECKING:
 __all__ = [
     "GOING_AWAY_TIMEOUT",
     "MAX_MESSAGE_SIZE",
+    "CloseGate",
     "EchoServer",
+    "ServerFunction",
     "ServerUnavailable",
+    "address_of",
+    "echo_connection",
+    "hold_close",
     "serve_echo",
+    "serve_handler",
+    "serve_until_signal",
 ]
 
 logger = logging.getLogger("statews.server")
@@ -49,13 +57,17 @@ MAX_MESSAGE_SIZE: Final = 64 * 2**20
 GOING_AWAY_TIMEOUT: Final = 3.0
 
 
+#: Awaited with a client's Close code and reason before the server answers that Close.
+CloseGate = Callable[[int, str], Awaitable[None]]
+
+
 class ServerUnavailable(ImportError):
     """The ``websockets`` package, which the echo server runs on, is not installed."""
 
 
 @dataclass(frozen=True, slots=True)
 class EchoServer:
-    """Where a running echo server listens (the first of its addresses)."""
+    """Where a running server (echo or replay) listens (the first of its addresses)."""
 
     host: str
     port: int
@@ -91,11 +103,30 @@ async def serve_echo(
         ServerUnavailable: ``websockets`` is not installed.
         OSError: the address cannot be bound (e.g. the port is in use).
     """
+    await serve_handler(_echo, "echo server", host, port, task_status=task_status)
+
+
+async def serve_handler(
+    handler: Callable[[ServerConnection], Awaitable[None]],
+    name: str,
+    host: str,
+    port: int,
+    *,
+    task_status: trio.TaskStatus[EchoServer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run ``handler`` for each connection (an :func:`echo_connection` instance) on
+    ``host``:``port`` until cancelled, as :func:`serve_echo` does; ``name`` is what the
+    "listening" and "stopped" log lines call the server.
+
+    Raises:
+        ServerUnavailable: ``websockets`` is not installed.
+        OSError: the address cannot be bound (e.g. the port is in use).
+    """
     try:
         from websockets.trio.server import serve  # noqa: PLC0415 - an optional dependency
     except ImportError as exc:
         raise ServerUnavailable(
-            "the echo server needs the websockets package: pip install 'statews[server]'"
+            f"the {name} needs the websockets package: pip install 'statews[server]'"
         ) from exc
     try:
         # Bound here rather than by serve(), so that a failure is a plain OSError.
@@ -113,17 +144,17 @@ async def serve_echo(
     async def run(*, task_status: trio.TaskStatus[Server]) -> None:
         with shield:
             await serve(
-                _echo,
+                handler,
                 listeners=listeners,
                 max_size=MAX_MESSAGE_SIZE,
                 logger=_DemotedInfo(logging.getLogger("statews.server.websockets")),
-                create_connection=_echo_connection(),
+                create_connection=echo_connection(),
                 task_status=task_status,
             )
 
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(run)
-        logger.info("echo server listening on %s", bound.url)
+        logger.info("%s listening on %s", name, bound.url)
         task_status.started(bound)
         try:
             await trio.sleep_forever()
@@ -132,11 +163,43 @@ async def serve_echo(
                 going_away.deadline = trio.current_time() + GOING_AWAY_TIMEOUT
                 await server.aclose()  # 1001 to every open connection, waits for handlers
             shield.cancel()  # whatever did not finish in time
-            logger.info("echo server stopped")
+            logger.info("%s stopped", name)
+
+
+#: A server function as :func:`serve_echo`: ``(host, port, *, task_status)``.
+ServerFunction = Callable[..., Awaitable[None]]
+
+
+async def serve_until_signal(
+    host: str, port: int, print_port: bool, server: ServerFunction | None = None
+) -> None:
+    """Run ``server`` (default: :func:`serve_echo`) until SIGINT or SIGTERM (its clients
+    are closed with 1001); print its port on stdout if asked (``statews serve``).
+
+    Raises:
+        ServerUnavailable: ``websockets`` is not installed.
+        OSError: the address cannot be bound.
+    """
+    # A signal received, not a KeyboardInterrupt raised anywhere: the server's goodbye
+    # must not be interrupted halfway.
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            bound = await nursery.start(server or serve_echo, host, port)
+            if print_port:
+                print(bound.port, flush=True)
+            async for _ in signals:
+                break
+            nursery.cancel_scope.cancel()
+
+
+def hold_close(conn: ServerConnection, gate: CloseGate) -> None:
+    """Make ``conn`` (made by :func:`serve_handler`) answer its client's Close only once
+    ``gate`` has returned (see :func:`echo_connection`)."""
+    conn.close_gate = gate  # type: ignore[attr-defined]  # EchoConnection's
 
 
 @cache
-def _echo_connection() -> type[ServerConnection]:
+def echo_connection() -> type[ServerConnection]:
     """websockets' server connection, with its reply to a client's Close held back until
     the echo loop has echoed every message that came before that Close.
 
@@ -146,6 +209,10 @@ def _echo_connection() -> type[ServerConnection]:
     connection ends the message queue after the messages that preceded it (the handler
     drains them, then sees the end), and :meth:`reply_to_close` replays the frame through
     websockets' own handling: the reply, the TCP half-close, the closed state.
+
+    A handler may set the connection's ``close_gate`` (a :data:`CloseGate`): the reply
+    then waits until the gate, called with the held Close's code and reason, returns
+    (the replay server sends what its transcript says comes before the Close).
     """
     from websockets.exceptions import ConnectionClosed  # noqa: PLC0415 - optional dependency
     from websockets.frames import Close, Frame, Opcode  # noqa: PLC0415
@@ -208,6 +275,7 @@ def _echo_connection() -> type[ServerConnection]:
 
     class EchoConnection(ServerConnection):
         protocol: EchoProtocol
+        close_gate: CloseGate | None = None
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -225,8 +293,14 @@ def _echo_connection() -> type[ServerConnection]:
                 self.recv_messages.close()  # the handler gets what came before, then the end
 
         async def _reply_to_close(self) -> None:
-            if self.protocol.held_close is None:
+            frame = self.protocol.held_close
+            if frame is None:
                 return
+            if self.close_gate is not None:
+                close = Close.parse(frame.data)
+                await self.close_gate(close.code, close.reason)
+                if self.protocol.held_close is None:
+                    return  # answered meanwhile (the gate's owner closed)
             try:
                 async with self.send_context():
                     self.protocol.reply_to_close()
@@ -239,7 +313,7 @@ def _echo_connection() -> type[ServerConnection]:
 async def _echo(conn: ServerConnection) -> None:
     from websockets.exceptions import ConnectionClosed  # noqa: PLC0415 - optional dependency
 
-    peer = _address(conn.remote_address)
+    peer = address_of(conn.remote_address)
     path = conn.request.path if conn.request is not None else "?"
     logger.info("%s: connected, path %s", peer, path)
     count = 0
@@ -253,7 +327,8 @@ async def _echo(conn: ServerConnection) -> None:
     logger.info("%s: closed with %s after %d messages received", peer, code, count)
 
 
-def _address(address: Any) -> str:
+def address_of(address: Any) -> str:
+    """A peer's address as ``host:port`` (IPv6 in brackets)."""
     if isinstance(address, tuple) and len(address) >= 2:
         host = str(address[0])
         return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
