@@ -438,12 +438,12 @@ def dump_options(options: Options, *, mask_secrets: bool = True) -> dict[str, An
     """``options`` as plain JSON-able data (lists, dicts, strings, numbers, None).
 
     Every field is present, defaults included; ``ssl_options.context`` is left out.
-    With ``mask_secrets`` the options of :data:`~statews.redact.SECRET_OPTIONS` read
+    With ``mask_secrets`` the options of :data:`~statews.options.redact.SECRET_OPTIONS` read
     as ``repr(options)`` shows them: the SSL key password, the proxy's password, the
     values of headers named like a secret (Authorization, Proxy-Authorization, Cookie,
     anything with auth, token, secret, password, api-key, session, ...) and such query
     parameters in ``path`` read :data:`MASK`. Without it,
-    :func:`~statews.options.resolve_options` of the result gives back equal options
+    :func:`~statews.options.model.resolve_options` of the result gives back equal options
     (when no ``context`` was set).
     """
     data = options.model_dump(mode="json")

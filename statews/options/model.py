@@ -269,9 +269,9 @@ class SSLOptions(_Model):
 
 class Options(_Model):
     """Everything one connection needs, validated. Build with :func:`resolve_options`,
-    :meth:`from_url`, ``Options(host=..., ...)`` or :func:`statews.config.load_config`.
+    :meth:`from_url`, ``Options(host=..., ...)`` or :func:`statews.load_config`.
 
-    ``repr()`` and ``str()`` show secrets masked (:mod:`statews.redact`).
+    ``repr()`` and ``str()`` show secrets masked (:mod:`statews.options.redact`).
 
     Raises:
         OptionsError: from construction, when an option is invalid or unknown.

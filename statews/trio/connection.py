@@ -178,7 +178,7 @@ class WebSocket(ConnectionTasks):
             HandshakeRejected: the server answered with another status than 101 (a
                 redirect when ``max_redirects`` is 0).
             RedirectError: a redirect was not followed (see
-                :func:`statews.redirects.follow_redirect`); redirects within
+                :func:`statews.trio.redirects.follow_redirect`); redirects within
                 ``max_redirects`` are followed, each hop over a new connection, and
                 ``options`` becomes that of the URL finally connected to.
             InvalidHandshake: the server's answer is not a valid upgrade.
@@ -494,7 +494,9 @@ class WebSocket(ConnectionTasks):
         again) before the end discards the rest of the message. Control frames kept with
         ``control_frames=True`` are left for :meth:`recv`.
 
-        Raises (from the iteration, except the first two):
+        The first two errors below are raised by this call, the others by the iteration.
+
+        Raises:
             InvalidStateError: not connected yet.
             ActiveModeError: the connection is in active mode.
             RecvTimeout: no piece within ``recv_timeout``; the connection stays usable.
