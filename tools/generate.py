@@ -45,10 +45,12 @@ __all__ = [
     "artifacts",
     "generate",
     "lifecycle_spec",
+    "lifecycle_tables",
     "main",
     "options_doc",
     "options_schema",
     "stale",
+    "write_docs_generated",
 ]
 
 #: The command that regenerates the artifacts; named in every generated file.
@@ -85,13 +87,6 @@ def lifecycle_spec() -> str:
     Raises:
         ValueError: a state or an event has no docstring.
     """
-    docs = attribute_docs(Lifecycle)
-    states = list(Lifecycle.states)
-    events = list(cast("Iterable[Any]", Lifecycle.events))  # a class-level property
-    for name in [s.id for s in states] + [e.id for e in events]:
-        if not docs.get(name):
-            raise ValueError(f"Lifecycle.{name} has no docstring: document it under its line")
-    transitions = [(t.source.id, t.event, t.target.id) for s in states for t in s.transitions]
     lines = [
         _generated_note("statews/lifecycle.py"),
         "# The connection lifecycle",
@@ -107,6 +102,27 @@ def lifecycle_spec() -> str:
         render(Lifecycle, "mermaid").rstrip("\n"),
         "```",
         "",
+        lifecycle_tables(),
+    ]
+    return "\n".join(lines)
+
+
+def lifecycle_tables() -> str:
+    """The States, Events, Transitions and Operations sections (``##`` headings, Markdown
+    tables) of the lifecycle contract, from :class:`Lifecycle` and :data:`OPERATIONS`:
+    the end of ``specs/lifecycle.md`` and the tables of the documentation's lifecycle page.
+
+    Raises:
+        ValueError: a state or an event has no docstring.
+    """
+    docs = attribute_docs(Lifecycle)
+    states = list(Lifecycle.states)
+    events = list(cast("Iterable[Any]", Lifecycle.events))  # a class-level property
+    for name in [s.id for s in states] + [e.id for e in events]:
+        if not docs.get(name):
+            raise ValueError(f"Lifecycle.{name} has no docstring: document it under its line")
+    transitions = [(t.source.id, t.event, t.target.id) for s in states for t in s.transitions]
+    lines = [
         "## States",
         "",
         *_table(
@@ -149,6 +165,33 @@ def lifecycle_spec() -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+#: What the documentation build writes under ``docs/_generated/`` (not committed): pages
+#: drawn from the classes at every build, so that the site cannot drift from them.
+DOCS_GENERATED: Final[Mapping[str, Callable[[], str]]] = {
+    "lifecycle_tables.md": lifecycle_tables,
+}
+
+
+def write_docs_generated(directory: Path) -> list[Path]:
+    """Write :data:`DOCS_GENERATED` under ``directory`` (``docs/conf.py`` calls this at
+    every build); a file already up to date is left untouched, so that Sphinx does not
+    rebuild its pages needlessly. Returns the paths.
+
+    Raises:
+        OSError: a file cannot be written.
+        ValueError: a state or an event has no docstring.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, build in DOCS_GENERATED.items():
+        target = directory / name
+        text = build()
+        if not target.is_file() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8", newline="\n")
+        written.append(target)
+    return written
 
 
 def _state_kind(state: Any) -> str:

@@ -270,7 +270,7 @@ class SSLOptions(_Model):
 
 class Options(_Model):
     """Everything one connection needs, validated. Build with :func:`resolve_options`,
-    :meth:`from_url`, ``Options(host=..., ...)`` or :func:`statews.options.config.load_config`.
+    :meth:`from_url`, ``Options(host=..., ...)`` or :func:`statews.load_config`.
 
     ``repr()`` and ``str()`` show secrets masked (:mod:`statews.options.redact`).
 

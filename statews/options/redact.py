@@ -1,5 +1,5 @@
 """Secrets in options, masked for display: the one masking behind ``repr()`` and ``str()``
-of the options models and :func:`statews.options.config.dump_options` (``statews check``).
+of the options models and :func:`statews.dump_options` (``statews check``).
 
 Masked: the values of headers named like a secret (Authorization, Proxy-Authorization,
 Cookie, anything with auth, token, secret, password, api-key, session, credential or

@@ -524,7 +524,9 @@ class WebSocket:
         again) before the end discards the rest of the message. Control frames kept with
         ``control_frames=True`` are left for :meth:`recv`.
 
-        Raises (from the iteration, except the first two):
+        The first two errors below are raised by this call, the others by the iteration.
+
+        Raises:
             InvalidStateError: not connected yet.
             ActiveModeError: the connection is in active mode.
             RecvTimeout: no piece within ``recv_timeout``; the connection stays usable.
