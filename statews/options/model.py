@@ -46,8 +46,8 @@ from .schema import (
     Delay,
     FileName,
     Headers,
-    HTTP2Mode,
     Host,
+    HTTP2Mode,
     IPAddress,
     Port,
     Protocols,
@@ -399,7 +399,7 @@ class Options(_Model):
         default="never",
         description='WebSockets over HTTP/2 (RFC 8441): "never" upgrades over HTTP/1.1; '
         '"auto" offers h2 by ALPN (wss only) and uses RFC 8441 when the server selects h2 and '
-        "enables extended CONNECT, else falls back to HTTP/1.1; \"always\" fails when RFC 8441 "
+        'enables extended CONNECT, else falls back to HTTP/1.1; "always" fails when RFC 8441 '
         "is not available (over ws://: HTTP/2 with prior knowledge). WebSockets to one origin "
         "started in one nursery share one HTTP/2 connection.",
     )
