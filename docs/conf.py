@@ -21,13 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tools.generate import write_docs_generated  # noqa: E402
-
 import statews  # noqa: E402
+from tools.generate import write_docs_generated  # noqa: E402
 
 project = "statews"
 author = "statews developers"
-copyright = "2026, statews developers"  # noqa: A001 - Sphinx's name
+copyright = "2026, statews developers"
 release = statews.__version__
 version = release
 

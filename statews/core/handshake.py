@@ -50,11 +50,13 @@ __all__ = [
     "ResponseParser",
     "accept_key",
     "build_request",
+    "check_agreement",
     "check_response",
     "format_extensions",
     "generate_key",
     "parse_extensions",
     "parse_retry_after",
+    "rejection",
 ]
 
 
@@ -400,6 +402,15 @@ def _retry_after(response: Response) -> float | None:
     return parse_retry_after(value, now if server_now is None else server_now)
 
 
+def rejection(response: Response) -> HandshakeRejected:
+    """The error reporting that the server refused the upgrade with ``response``
+    (``retry_after`` parsed from delta-seconds or an HTTP-date, counted from the
+    response's ``Date`` if any)."""
+    return HandshakeRejected(
+        response.status, response.reason, response.headers, response.body, _retry_after(response)
+    )
+
+
 def check_response(
     response: Response, *, key: str, protocols: Sequence[str], offered_extensions: Sequence[str]
 ) -> Accepted:
@@ -419,13 +430,7 @@ def check_response(
             extensions header is malformed.
     """
     if response.status != 101:
-        raise HandshakeRejected(
-            response.status,
-            response.reason,
-            response.headers,
-            response.body,
-            _retry_after(response),
-        )
+        raise rejection(response)
 
     upgrade = split_list(response.get_all("Upgrade"))
     if len(upgrade) != 1 or upgrade[0].lower() != "websocket":
@@ -448,6 +453,20 @@ def check_response(
             f"wrong Sec-WebSocket-Accept: expected {expected!r}, got {accepts[0]!r}"
         )
 
+    return check_agreement(response, protocols=protocols, offered_extensions=offered_extensions)
+
+
+def check_agreement(
+    response: Response, *, protocols: Sequence[str], offered_extensions: Sequence[str]
+) -> Accepted:
+    """The subprotocol and extensions ``response`` agreed to, checked against the offers
+    (the part of the check that HTTP/1.1 and HTTP/2 openings share).
+
+    Raises:
+        InvalidHandshake: ``Sec-WebSocket-Protocol`` names something not offered, more
+            than one value, or anything when none was offered; an extension was not
+            offered or the extensions header is malformed.
+    """
     subprotocol: str | None = None
     protocol_values = response.get_all("Sec-WebSocket-Protocol")
     if protocol_values:

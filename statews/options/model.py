@@ -48,6 +48,7 @@ from .schema import (
     FileName,
     Headers,
     Host,
+    HTTP2Mode,
     IPAddress,
     Port,
     Protocols,
@@ -394,6 +395,14 @@ class Options(_Model):
         json_schema_extra=PATH,
         description="Connect over this Unix domain socket instead of TCP (and no proxy); "
         "host and port still make the Host header.",
+    )
+    http2: HTTP2Mode = Field(
+        default="never",
+        description='WebSockets over HTTP/2 (RFC 8441): "never" upgrades over HTTP/1.1; '
+        '"auto" offers h2 by ALPN (wss only) and uses RFC 8441 when the server selects h2 and '
+        'enables extended CONNECT, else falls back to HTTP/1.1; "always" fails when RFC 8441 '
+        "is not available (over ws://: HTTP/2 with prior knowledge). WebSockets to one origin "
+        "started in one nursery share one HTTP/2 connection.",
     )
 
     def __init__(self, /, **data: Any) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainValidator
 from pydantic_core import PydanticCustomError
@@ -32,6 +32,7 @@ __all__ = [
     "Count",
     "Delay",
     "FileName",
+    "HTTP2Mode",
     "Headers",
     "Host",
     "IPAddress",
@@ -213,6 +214,8 @@ Protocols = Annotated[
 ]
 ProxySetting = Annotated[str | None, AfterValidator(_check_proxy)]
 ALPNProtocols = tuple[Annotated[str, AfterValidator(_check_alpn)], ...]
+#: Whether WebSockets go over HTTP/2 (RFC 8441): see ``Options.http2``.
+HTTP2Mode = Literal["never", "auto", "always"]
 
 
 # --- JSON Schema ---------------------------------------------------------------------

@@ -59,6 +59,7 @@ from ..lifecycle.machine import STATES, Lifecycle, Operation, StateName
 from ..options.model import Options
 from .closing import ClosingBuffer, payload_size
 from .delivery import Active, Closed, Deliverer, Delivery, Failed, parse_active
+from .http2 import end_with_closing_handshake, http2_upgrade
 from .inbox import Inbox
 from .keepalive import Keepalive
 from .observe import Hooks, Stats
@@ -84,6 +85,9 @@ class WebSocket:
     nursery given there and end when the connection is closed or the nursery is
     cancelled.
     """
+
+    #: ``"1.1"`` or ``"2"``: the HTTP version of the opening handshake (option ``http2``).
+    http_version: str = "1.1"
 
     def __init__(
         self,
@@ -262,6 +266,7 @@ class WebSocket:
         else:
             done = await self._upgrade_following_redirects()
         options = self.options
+        self.http_version = done.http_version
         self.subprotocol = done.subprotocol
         self.response_headers = done.response.headers
         self.extensions = tuple(ext.name for ext in done.extensions)
@@ -273,6 +278,7 @@ class WebSocket:
         )
         transport = self._transport
         assert transport is not None
+        end_with_closing_handshake(transport.stream, self._proto)  # HTTP/2: no TCP FIN
         # Plain TCP/Unix: direct writes on the socket's descriptor when the task is idle.
         plain = transport.stream is transport.socket_stream
         self._writer = Writer(
@@ -307,13 +313,19 @@ class WebSocket:
         ``self.options`` ends as the options of the URL finally connected to."""
         chain = [self.options.url]
         while True:
-            self._transport = await open_transport(self.options)
             try:
+                if self.options.http2 == "never":
+                    self._transport = await open_transport(self.options)
+                else:  # RFC 8441 on a pooled HTTP/2 connection, or a transport for HTTP/1.1
+                    self._transport, done = await http2_upgrade(self._nursery, self.options)
+                    if done is not None:
+                        return done
                 return await upgrade(self._transport.stream, self.options)
             except HandshakeRejected as rejected:
                 moved = follow_redirect(self.options, rejected, chain)
                 logger.info("%r: HTTP %d redirect to %s", self, rejected.status, moved.url)
-            await trio.aclose_forcefully(self._transport.stream)
+            if self._transport is not None:
+                await trio.aclose_forcefully(self._transport.stream)
             self._transport = None
             self.options = moved
             chain.append(moved.url)

@@ -14,10 +14,17 @@ import trio
 from ..core import deflate
 from ..core.errors import InvalidHandshake
 from ..core.extensions import Extension
-from ..core.handshake import Response, ResponseParser, build_request, check_response, generate_key
+from ..core.handshake import (
+    Accepted,
+    Response,
+    ResponseParser,
+    build_request,
+    check_response,
+    generate_key,
+)
 from ..options.model import Options
 
-__all__ = ["Upgrade", "upgrade"]
+__all__ = ["Upgrade", "agreed_extensions", "extension_offers", "upgrade"]
 
 #: Read size during the handshake; the header block is capped at 64 KiB by the parser.
 _RECEIVE_SIZE = 64 * 1024
@@ -32,6 +39,8 @@ class Upgrade:
     extensions: tuple[Extension, ...]
     #: Bytes that followed the 101 header block: the first frames.
     trailing: bytes
+    #: The HTTP version the handshake used: ``"1.1"``, or ``"2"`` (RFC 8441).
+    http_version: str = "1.1"
 
 
 async def upgrade(stream: trio.abc.Stream, options: Options) -> Upgrade:
@@ -45,7 +54,7 @@ async def upgrade(stream: trio.abc.Stream, options: Options) -> Upgrade:
         trio.BrokenResourceError, OSError: the stream broke.
     """
     key = generate_key()
-    offers = _extension_offers(options)
+    offers = extension_offers(options)
     request = build_request(
         host=options.host,
         port=options.effective_port,
@@ -73,16 +82,26 @@ async def upgrade(stream: trio.abc.Stream, options: Options) -> Upgrade:
     accepted = check_response(
         response, key=key, protocols=options.protocols, offered_extensions=tuple(offers)
     )
+    extensions = agreed_extensions(accepted, options)
+    return Upgrade(response, accepted.subprotocol, extensions, parser.trailing)
+
+
+def agreed_extensions(accepted: Accepted, options: Options) -> tuple[Extension, ...]:
+    """The extensions the server agreed to, instantiated (HTTP/1.1 and HTTP/2 alike).
+
+    Raises:
+        InvalidHandshake: an extension accepted twice, or with parameters we cannot honour.
+    """
     extensions: list[Extension] = []
     for agreed in accepted.extensions:
         if any(ext.name == agreed.name for ext in extensions):
             raise InvalidHandshake(f"the server accepted {agreed.name} twice")
         # Only permessage-deflate can be offered today, so every agreed name is it.
         extensions.append(deflate.accept(options.deflate.settings(), agreed.params))
-    return Upgrade(response, accepted.subprotocol, tuple(extensions), parser.trailing)
+    return tuple(extensions)
 
 
-def _extension_offers(options: Options) -> dict[str, str]:
+def extension_offers(options: Options) -> dict[str, str]:
     """Extension name -> the offer's header value, in preference order."""
     if options.compression == "deflate":
         return {deflate.EXTENSION_NAME: deflate.offer(options.deflate.settings())}

@@ -42,11 +42,15 @@ class Transport:
     socket_stream: trio.SocketStream
 
 
-async def open_transport(options: Options) -> Transport:
+async def open_transport(options: Options, *, offer_h2: bool = False) -> Transport:
     """Open the stream to the server: socket, proxy tunnel and TLS as the options say.
 
     ``proxy="auto"`` reads the environment (``os.environ``) now. Not bounded in time
     here: the caller bounds connect plus upgrade together, proxy handshake included.
+    ``offer_h2`` (for ``wss`` with ``http2`` ``"auto"`` or ``"always"``): ALPN offers
+    ``h2`` and ``http/1.1`` (``"auto"``) or ``h2`` alone (``"always"``), unless
+    ``ssl_options`` sets ``alpn_protocols`` or gives a ready ``context``, which are used
+    as they are; the server's choice is ``stream.selected_alpn_protocol()``.
 
     Raises:
         OSError: the TCP connection to the server could not be made.
@@ -91,7 +95,11 @@ async def open_transport(options: Options) -> Transport:
         if options.secure:
             ssl_options = options.ssl_options
             server_hostname = ssl_options.server_hostname or options.host
-            stream = await _start_tls(stream, ssl_options.create_context(), server_hostname)
+            context = ssl_options.create_context()
+            if offer_h2 and ssl_options.context is None and ssl_options.alpn_protocols is None:
+                offers = ["h2", "http/1.1"] if options.http2 == "auto" else ["h2"]
+                context.set_alpn_protocols(offers)
+            stream = await _start_tls(stream, context, server_hostname)
         return Transport(stream, sock)
     except BaseException:
         await trio.aclose_forcefully(sock)

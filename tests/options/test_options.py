@@ -101,6 +101,7 @@ def test_defaults() -> None:
         },
         "proxy": "auto",
         "unix_path": None,
+        "http2": "never",
     }
     assert options.ssl_options.context is None
     assert options.secure is False

@@ -1,0 +1,150 @@
+"""WebSockets over HTTP/2 (RFC 8441) against hypercorn, a real RFC 8441 server over TLS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+import trustme
+from h2peer import Hypercorn, start_hypercorn
+
+import statews
+from statews import Binary, ConnectionClosed, ConnectionClosedOK, Text
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+async def hypercorn(nursery: trio.Nursery, ca: trustme.CA, tmp_path: Path) -> Hypercorn:
+    server = await start_hypercorn(nursery, ca, tmp_path)
+    yield server  # type: ignore[misc]
+    server.stop.set()
+
+
+def options(
+    server: Hypercorn, cafile: str, path: str = "/echo", **extra: object
+) -> statews.Options:
+    settings: dict[str, object] = {"http2": "auto", "ssl_options": {"cafile": cafile}}
+    return statews.Options.from_url(server.url(path), **{**settings, **extra})
+
+
+async def test_echo_over_http2(hypercorn: Hypercorn, cafile: str) -> None:
+    with trio.fail_after(20):
+        async with statews.open_websocket(options(hypercorn, cafile)) as ws:
+            assert ws.http_version == "2"
+            await ws.send("hello")
+            assert await ws.recv() == Text("hello")
+            await ws.send(b"\x00\x01")
+            assert await ws.recv() == Binary(b"\x00\x01")
+            big = bytes(range(256)) * 4096  # 1 MiB
+            await ws.send(big)
+            assert await ws.recv() == Binary(big)
+            assert ws.peername()[1] == hypercorn.port
+        assert isinstance(ws.closed_reason, ConnectionClosedOK)
+        assert ws.closed_reason.rcvd is not None
+        assert ws.closed_reason.rcvd.code == 1000
+    assert [scope.http_version for scope in hypercorn.scopes] == ["2"]
+
+
+async def test_never_stays_on_http11(hypercorn: Hypercorn, cafile: str) -> None:
+    with trio.fail_after(10):
+        async with statews.open_websocket(options(hypercorn, cafile, http2="never")) as ws:
+            assert ws.http_version == "1.1"
+            await ws.send("x")
+            assert await ws.recv() == Text("x")
+    assert [scope.http_version for scope in hypercorn.scopes] == ["1.1"]
+
+
+async def test_fifty_websockets_share_one_connection(hypercorn: Hypercorn, cafile: str) -> None:
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            sockets = [
+                await statews.start_link(nursery, options(hypercorn, cafile)) for _ in range(50)
+            ]
+            async with trio.open_nursery() as connecting:
+                for ws in sockets:
+                    connecting.start_soon(ws.connect)
+
+            async def echo(ws: statews.WebSocket, i: int) -> None:
+                await ws.send(f"n{i}")
+                assert await ws.recv() == Text(f"n{i}")
+
+            async with trio.open_nursery() as talking:
+                for i, ws in enumerate(sockets):
+                    talking.start_soon(echo, ws, i)
+            assert {ws.http_version for ws in sockets} == {"2"}
+            async with trio.open_nursery() as closing:
+                for ws in sockets:
+                    closing.start_soon(ws.close)
+        # The nursery ended: the HTTP/2 connection's task ended with the last WebSocket.
+    clients = {scope.client for scope in hypercorn.scopes}
+    assert len(hypercorn.scopes) == 50
+    assert len(clients) == 1, clients
+    assert {scope.http_version for scope in hypercorn.scopes} == {"2"}
+
+
+@pytest.mark.xfail(
+    reason="open: hypercorn fails its connection (KeyError) on the DATA with our echoed Close"
+    " after its own END_STREAM; to be resolved (RST_STREAM NO_ERROR instead?)",
+    strict=True,
+)
+async def test_server_close_code(hypercorn: Hypercorn, cafile: str) -> None:
+    with trio.fail_after(10):
+        async with statews.open_websocket(options(hypercorn, cafile, "/close/4001")) as ws:
+            with pytest.raises(ConnectionClosed) as caught:
+                await ws.recv()
+    assert caught.value.rcvd is not None
+    assert caught.value.rcvd.code == 4001
+
+
+async def test_client_close_code_reaches_server(hypercorn: Hypercorn, cafile: str) -> None:
+    """hypercorn's ASGI disconnect does not carry the client's code; its Close echoes it."""
+    with trio.fail_after(10):
+        async with statews.open_websocket(options(hypercorn, cafile)) as ws:
+            start = trio.current_time()
+            await ws.close(4002, "bye")
+            # Done with the closing handshake (END_STREAM with our Close), not a timeout.
+            assert trio.current_time() - start < 2
+    closed = ws.closed_reason
+    assert closed is not None
+    assert closed.sent is not None
+    assert closed.sent.code == 4002
+    assert closed.rcvd is not None
+    assert closed.rcvd.code == 4002
+
+
+async def test_deflate_and_subprotocol_negotiated(hypercorn: Hypercorn, cafile: str) -> None:
+    with trio.fail_after(10):
+        async with statews.open_websocket(options(hypercorn, cafile, protocols=["chat"])) as ws:
+            assert ws.http_version == "2"
+            assert ws.extensions == ("permessage-deflate",)
+            assert ws.subprotocol == "chat"
+            text = "compressible " * 10_000
+            await ws.send(text)
+            assert await ws.recv() == Text(text)
+    assert hypercorn.scopes[0].subprotocols == ["chat"]
+
+
+async def test_slow_reader_does_not_stall_the_others(hypercorn: Hypercorn, cafile: str) -> None:
+    """One WebSocket is flooded (8 MiB) and reads nothing: its stream window closes, the
+    other WebSocket on the same connection keeps flowing; then the slow one reads it all."""
+    count, size = 128, 64 * 1024
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            slow = await statews.start_link(
+                nursery, options(hypercorn, cafile, f"/flood/{count}/{size}", compression=None)
+            )
+            fast = await statews.start_link(nursery, options(hypercorn, cafile))
+            await slow.connect()
+            await fast.connect()
+            await trio.sleep(0.3)  # the flood fills the slow stream's window
+            for i in range(50):
+                await fast.send(f"m{i}")
+                assert await fast.recv() == Text(f"m{i}")
+            for i in range(count):
+                message = await slow.recv()
+                assert message == Binary(i.to_bytes(4, "big") * (size // 4))
+            await slow.close()
+            await fast.close()
+    assert len({scope.client for scope in hypercorn.scopes}) == 1
