@@ -23,18 +23,14 @@ live in :mod:`statews.options.schema`.
 
 from __future__ import annotations
 
-import base64
 import difflib
 import functools
-import re
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Literal
-from urllib.parse import quote, unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..core.deflate import DeflateSettings
 from ..core.errors import OptionsError
@@ -57,14 +53,13 @@ from .schema import (
     Seconds,
     Size,
     WindowBits,
-    check_host,
     input_json_schema,
     invalid,
 )
 from .tlscontext import create_context
+from .url import invalid_at, url_fields
 
 # Every printable ASCII character: quote() keeps these and percent-encodes the rest.
-_PRINTABLE_ASCII = "".join(chr(c) for c in range(0x21, 0x7F))
 
 __all__ = [
     "ConnectOptions",
@@ -519,92 +514,32 @@ def build_options(value: object, overrides: Mapping[str, Any]) -> Options:
     """
     credentials = None
     if isinstance(value, str):
-        data, credentials = _url_fields(value)
+        data, credentials = url_fields(value)
     elif isinstance(value, Options):
         data = _explicit(value)
     elif isinstance(value, Mapping):
         data = dict(value)
         if "url" in data:
-            url_data, credentials = _url_fields(data.pop("url"))
+            url_data, credentials = url_fields(data.pop("url"))
             data = _merge(url_data, data)
     else:
-        raise _error(
+        raise invalid_at(
             (),
             f"Input should be Options, a mapping of options or a URL string, "
             f"got {type(value).__name__}",
         )
     extra = dict(overrides)
     if "url" in extra:
-        url_data, credentials = _url_fields(extra.pop("url"))
+        url_data, credentials = url_fields(extra.pop("url"))
         data = _merge(data, url_data)
     data = _merge(data, extra)
     options = Options.model_validate(data)
     if credentials is None:
         return options
     if any(name.lower() == "authorization" for name, _ in options.headers):
-        raise _error(("url",), "has user:password but an Authorization header is given too")
+        raise invalid_at(("url",), "has user:password but an Authorization header is given too")
     data["headers"] = (*options.headers, ("Authorization", credentials))
     return Options.model_validate(data)
-
-
-def _url_fields(url: object) -> tuple[dict[str, Any], str | None]:
-    """The options a ws:// URL sets, and its Basic credentials if it carries any."""
-    if not isinstance(url, str):
-        raise _error(("url",), "Input should be a string")
-    bad = re.search(r"[\x00-\x20\x7f]", url)
-    if bad:
-        raise _error(("url",), f"Input should not contain {bad.group()!r}")
-    if "#" in url:
-        raise _error(("url",), "Input should not have a fragment ('#...')")
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise _error(("url",), f"Input should be a valid URL ({exc})") from None
-    if parts.scheme not in ("ws", "wss"):
-        got = f"got scheme {parts.scheme!r}" if parts.scheme else "got no scheme"
-        raise _error(("url",), f"Input should be a ws:// or wss:// URL, {got}")
-    if not url[len(parts.scheme) :].startswith("://"):
-        raise _error(("url",), f"Input should look like {parts.scheme}://host[:port]/path")
-    userinfo, at, hostport = parts.netloc.rpartition("@")
-    if hostport.startswith("["):
-        end = hostport.find("]")
-        if end < 0:
-            raise _error(("url",), "Input should close the IPv6 address with ']'")
-        host, rest = hostport[1:end], hostport[end + 1 :]
-        if rest and not rest.startswith(":"):
-            raise _error(("url",), "Input should have ':port' after the IPv6 address")
-        port_text = rest[1:] if rest else ""
-        host = host.replace("%25", "%")  # RFC 6874 zone identifier
-    elif hostport.count(":") > 1:
-        raise _error(("url",), "Input should have an IPv6 address in brackets")
-    else:
-        host, _, port_text = hostport.partition(":")
-    if not host:
-        raise _error(("url",), "Input should have a host")
-    try:
-        check_host(host)
-    except PydanticCustomError as exc:
-        raise _error(("url",), f"bad host: {exc.message()}") from None
-    port = None
-    if port_text:
-        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            raise _error(("url",), f"Input should have a port from 1 to 65535, got {port_text!r}")
-        port = int(port_text)
-    path = quote(parts.path or "/", safe=_PRINTABLE_ASCII)
-    if parts.query or url.endswith("?"):  # no fragment, so an empty query ends the URL
-        path += "?" + quote(parts.query, safe=_PRINTABLE_ASCII)
-    fields = {
-        "transport": "ssl" if parts.scheme == "wss" else "tcp",
-        "host": host,
-        "port": port,
-        "path": path,
-    }
-    credentials = None
-    if at and userinfo:
-        user, _, password = userinfo.partition(":")
-        pair = f"{unquote(user)}:{unquote(password)}".encode()
-        credentials = "Basic " + base64.b64encode(pair).decode("ascii")
-    return fields, credentials
 
 
 def _groups(model: type[BaseModel]) -> dict[str, type[_Model]]:
@@ -641,12 +576,6 @@ def _merge(
 
 
 # --- errors ----------------------------------------------------------------------------
-
-
-def _error(loc: tuple[str | int, ...], message: str) -> ValidationError:
-    """A ValidationError at ``loc``, so that every failure goes through one converter."""
-    detail = InitErrorDetails(type=invalid(message), loc=loc, input=None)
-    return ValidationError.from_exception_data("Options", [detail])
 
 
 def dotted(path: Sequence[str | int]) -> str:

@@ -28,13 +28,9 @@ import trio
 from ..core.errors import (
     ActiveModeError,
     CloseCode,
-    ConnectError,
     ConnectionClosed,
     ConnectionClosedOK,
-    ConnectTimeout,
     HandshakeError,
-    HandshakeRejected,
-    InvalidHandshake,
     InvalidStateError,
     RecvTimeout,
     WebSocketError,
@@ -55,19 +51,17 @@ from ..core.events import (
 )
 from ..core.protocol import ClientProtocol
 from ..lifecycle.listeners import contained
-from ..lifecycle.machine import STATES, Lifecycle, Operation, StateName
+from ..lifecycle.machine import Lifecycle, Operation, StateName
 from ..options.model import Options
 from .closing import ClosingBuffer, payload_size
 from .delivery import Active, Closed, Deliverer, Delivery, Failed, parse_active
-from .http2 import end_with_closing_handshake, http2_upgrade
+from .establish import establish, handshake_error
 from .inbox import Inbox
 from .keepalive import Keepalive
-from .observe import Hooks, Stats
-from .opening import Upgrade, upgrade
+from .observe import Hooks, Meter, Stats
 from .reader import Reader
-from .redirects import follow_redirect
-from .streaming import MessageStream, aiter_chunks
-from .transport import Transport, address_pair, open_transport, socket_stream_of
+from .streaming import MessageStream, Receiver, aiter_chunks
+from .transport import Transport, address_pair
 from .writer import Writer
 
 if TYPE_CHECKING:
@@ -108,10 +102,7 @@ class WebSocket:
         )
         hooks = Hooks(listeners) if listeners else None
         self._hooks = hooks if hooks is not None and hooks.any else None
-        # When each state was entered (for stats.state_seconds); each is entered once.
-        self._entered_at: dict[StateName, float] = {"idle": trio.current_time()}
-        self._messages_out = 0
-        self._payload_out = 0
+        self._meter = Meter()
         self._mailbox: trio.MemoryReceiveChannel[Delivery] | None = None
         if owner is None:
             owner, self._mailbox = trio.open_memory_channel[Delivery](options.max_queue)
@@ -133,8 +124,7 @@ class WebSocket:
         self._deliverer = Deliverer(self, self._inbox, owner, options.active)
         self._deliverer_running = False
         self._connect_scope: trio.CancelScope | None = None
-        # The message being taken in pieces (recv_stream); Fragments in the inbox are its.
-        self._stream: MessageStream | None = None
+        self._receiver = Receiver(self._inbox, self._is_closed, self._closed_error)
         self._error: BaseException | None = None
         self._closed_exc: ConnectionClosed | None = None
         self._closed = trio.Event()
@@ -226,63 +216,52 @@ class WebSocket:
                 await self._upgrade()
         except (HandshakeError, trio.TooSlowError, OSError, trio.BrokenResourceError) as exc:
             # The error the application sees is also what later calls report as the cause.
-            error = self._handshake_error(exc, limit)
-            await self._abandon_upgrade(error)
+            error = handshake_error(exc, limit, self.options.url)
+            self._abandon_upgrade(error)
             if error is exc:
                 raise
             raise error from exc
         except BaseException as exc:
-            await self._abandon_upgrade(exc, aborted=True)
+            self._abandon_upgrade(exc, aborted=True)
             raise
         finally:
             self._connect_scope = None
         if scope.cancelled_caught:  # close() was called while upgrading
-            await self._abandon_upgrade(None, aborted=True)
+            self._abandon_upgrade(None, aborted=True)
             raise self._closed_error()
-        assert self._writer is not None
-        assert self._reader is not None
-        self._nursery.start_soon(self._reader.run)
-        self._nursery.start_soon(self._writer.run)
-        if self.options.ping_interval is not None:
-            self._nursery.start_soon(self._keepalive_loop)
+        writer, reader, keepalive = self._writer, self._reader, self._keepalive
+        assert writer is not None
+        assert reader is not None
+        assert keepalive is not None
+        self._nursery.start_soon(reader.run)
+        self._nursery.start_soon(writer.run)
+        interval = self.options.ping_interval
+        if interval is not None:
+            self._nursery.start_soon(
+                keepalive.run,  # fails the connection with 1011 when a pong is late
+                interval,
+                self.options.ping_timeout,
+                writer.wait_between_messages,
+                self._reader_held_back,
+                self._fail,
+                lambda: self.state == "connected",
+            )
         if self._deliverer.mode is not False:
             self._ensure_deliverer()
 
-    def _handshake_error(self, exc: BaseException, limit: float | None) -> HandshakeError:
-        """The :class:`HandshakeError` that reports ``exc``, raised during the upgrade."""
-        if isinstance(exc, HandshakeError):
-            return exc
-        if isinstance(exc, trio.TooSlowError):
-            return ConnectTimeout(f"connect and upgrade took longer than {limit} s")
-        if isinstance(exc, OSError):
-            return ConnectError(f"cannot connect to {self.options.url}: {exc}")
-        return InvalidHandshake(f"connection broke during the handshake: {exc}")
-
     async def _upgrade(self) -> None:
-        if self._given_stream is not None:
-            stream = self._given_stream
-            self._transport = Transport(stream, socket_stream_of(stream))
-            done = await upgrade(stream, self.options)
-        else:
-            done = await self._upgrade_following_redirects()
-        options = self.options
-        self.http_version = done.http_version
-        self.subprotocol = done.subprotocol
-        self.response_headers = done.response.headers
-        self.extensions = tuple(ext.name for ext in done.extensions)
-        self._proto = ClientProtocol(
-            max_frame_size=options.max_frame_size,
-            max_message_size=options.max_message_size,
-            fragment_size=options.fragment_size,
-            extensions=done.extensions,
-        )
-        transport = self._transport
-        assert transport is not None
-        end_with_closing_handshake(transport.stream, self._proto)  # HTTP/2: no TCP FIN
+        done = await establish(self._nursery, self.options, self._given_stream)
+        self.options = options = done.options
+        self._transport = transport = done.transport
+        self._proto = self._receiver.proto = proto = done.proto
+        self.http_version = done.upgrade.http_version
+        self.subprotocol = done.upgrade.subprotocol
+        self.response_headers = done.upgrade.response.headers
+        self.extensions = tuple(ext.name for ext in done.upgrade.extensions)
         # Plain TCP/Unix: direct writes on the socket's descriptor when the task is idle.
         plain = transport.stream is transport.socket_stream
         self._writer = Writer(
-            self._proto,
+            proto,
             transport.stream,
             transport.socket_stream.socket.fileno() if plain else -1,
             options.write_limit,
@@ -290,7 +269,7 @@ class WebSocket:
             self._record_error,
         )
         self._reader = Reader(
-            self._proto,
+            proto,
             transport.stream,
             self._inbox,
             self._writer,
@@ -304,38 +283,14 @@ class WebSocket:
             keepalive.on_pong = self._pong_received
         self._inbox.on_pong = keepalive.acknowledge
         self.lifecycle.fire("upgraded")
-        if done.trailing:
-            self._reader.ingest(done.trailing)
+        if done.upgrade.trailing:
+            self._reader.ingest(done.upgrade.trailing)
 
-    async def _upgrade_following_redirects(self) -> Upgrade:
-        """Open a transport and upgrade over it; on a redirect, close it and start over
-        at the new URL (:func:`~statews.trio.redirects.follow_redirect` decides), so that
-        ``self.options`` ends as the options of the URL finally connected to."""
-        chain = [self.options.url]
-        while True:
-            try:
-                if self.options.http2 == "never":
-                    self._transport = await open_transport(self.options)
-                else:  # RFC 8441 on a pooled HTTP/2 connection, or a transport for HTTP/1.1
-                    self._transport, done = await http2_upgrade(self._nursery, self.options)
-                    if done is not None:
-                        return done
-                return await upgrade(self._transport.stream, self.options)
-            except HandshakeRejected as rejected:
-                moved = follow_redirect(self.options, rejected, chain)
-                logger.info("%r: HTTP %d redirect to %s", self, rejected.status, moved.url)
-            if self._transport is not None:
-                await trio.aclose_forcefully(self._transport.stream)
-            self._transport = None
-            self.options = moved
-            chain.append(moved.url)
-
-    async def _abandon_upgrade(self, error: BaseException | None, *, aborted: bool = False) -> None:
+    def _abandon_upgrade(self, error: BaseException | None, *, aborted: bool = False) -> None:
+        """The upgrade did not complete (``establish`` closed what it opened)."""
         self._error = error
         if self.state == "upgrading":
             self.lifecycle.fire("aborted" if aborted else "upgrade_failed")
-        if self._transport is not None:
-            await trio.aclose_forcefully(self._transport.stream)
 
     # ------------------------------------------------------------------ sending
 
@@ -371,8 +326,9 @@ class WebSocket:
         self._proto.send(frame)
         writer.flush()
         if type(frame) is Text or type(frame) is Binary:
-            self._messages_out += 1
-            self._payload_out += payload_size(frame.data)
+            meter = self._meter
+            meter.messages_out += 1
+            meter.payload_out += payload_size(frame.data)
         hooks = self._hooks
         if hooks is not None and hooks.frame_sent is not None:
             for hook in hooks.frame_sent:
@@ -429,9 +385,9 @@ class WebSocket:
         assert self._proto is not None
         self._proto.send_fragment(data, fin=fin)
         writer.wake()
-        self._payload_out += payload_size(data)
+        self._meter.payload_out += payload_size(data)
         if fin:
-            self._messages_out += 1
+            self._meter.messages_out += 1
         if logger.isEnabledFor(logging.DEBUG):
             kind = "TEXT" if isinstance(data, str) else "BINARY"
             logger.debug(
@@ -455,26 +411,6 @@ class WebSocket:
 
     async def _send_ping(self, payload: bytes) -> None:
         await self.send(Ping(payload))
-
-    async def _keepalive_loop(self) -> None:
-        """Ping every ``ping_interval``; fail with 1011 when a pong is ``ping_timeout`` late."""
-        interval = self.options.ping_interval
-        assert interval is not None
-        assert self._keepalive is not None
-        await self._keepalive.run(
-            interval,
-            self.options.ping_timeout,
-            self._between_messages,
-            self._reader_held_back,
-            self._fail,
-            lambda: self.state == "connected",
-        )
-
-    async def _between_messages(self) -> None:
-        """Wait, if we are sending a streamed message, until its last fragment went."""
-        while self._proto is not None and self._proto.message_in_progress:
-            assert self._writer is not None
-            await self._writer.message_sent.park()
 
     def _reader_held_back(self) -> bool:
         return self.state == "connected" and self._inbox.holds_back()
@@ -504,18 +440,19 @@ class WebSocket:
             ConnectionClosed: the connection is closed and every message was read.
         """
         self._require_passive("recv")
-        if self._stream is not None:
-            self._abandon_stream()
+        receiver = self._receiver
+        if receiver.stream is not None:
+            receiver.abandon()
         limit = self.options.recv_timeout if timeout is None else timeout
         if limit is None:
-            frame = await self._next_message()
+            frame = await receiver.next_item()
         else:
             try:
                 with trio.fail_after(limit):
-                    frame = await self._next_message()
+                    frame = await receiver.next_item()
             except trio.TooSlowError:
                 raise RecvTimeout(f"no message within {limit} s") from None
-        # Fragments are parsed only for an open stream (see _want_message, _abandon_stream).
+        # Fragments are parsed only for an open stream (see Receiver.want, Receiver.abandon).
         assert not isinstance(frame, Fragment)
         return frame
 
@@ -547,9 +484,7 @@ class WebSocket:
             WebSocketError: iterating after the stream was abandoned.
         """
         self._require_passive("recv_stream")
-        self._abandon_stream()
-        stream = self._stream = MessageStream(self)
-        return stream
+        return self._receiver.open_stream(self.options.recv_timeout)
 
     def _require_passive(self, operation: str) -> None:
         self.lifecycle.require("recv")
@@ -558,59 +493,6 @@ class WebSocket:
                 f"{operation}() is for passive mode; active={self._deliverer.mode!r}"
                 " delivers to the owner"
             )
-
-    async def _next_message(self, stream: MessageStream | None = None) -> Frame | Fragment:
-        """The next item of the inbox (for ``stream``: a piece of its message, or a
-        control frame), waiting for one; once closed and empty, the end.
-
-        Raises:
-            ConnectionClosed: closed, and every message was taken.
-            WebSocketError: ``stream`` was abandoned meanwhile.
-        """
-        inbox = self._inbox
-        items = inbox.items
-        while True:
-            if stream is not None and self._stream is not stream:
-                raise WebSocketError("the rest of this message was discarded (stream abandoned)")
-            if items:
-                break
-            if self.state == "closed":
-                await trio.lowlevel.checkpoint()
-                raise self._closed_error()
-            self._want_message(stream is not None)
-            await inbox.has_message.park()
-        await trio.lowlevel.checkpoint_if_cancelled()
-        return inbox.pop()
-
-    def _want_message(self, stream: bool) -> None:
-        """The application waits with an empty inbox: let a reader waiting for that go on,
-        and have the next message parsed whole or in pieces (``stream``): the core streams
-        the rest of one already arriving whole."""
-        self._inbox.demand()
-        proto = self._proto
-        if proto is not None and not proto.streaming_message:
-            proto.stream_next = stream
-
-    def _abandon_stream(self) -> None:
-        """End the open stream, if any, before its message ended: its Fragments leave the
-        inbox and the rest of its message will be dropped as it arrives."""
-        stream = self._stream
-        if stream is None:
-            return
-        ended = self._inbox.drop_fragments()
-        proto = self._proto
-        if not ended and proto is not None:
-            self._inbox.discarding = proto.streaming_message
-            proto.stream_next = False
-        stream.abandoned = True
-        self._end_stream(stream)
-
-    def _end_stream(self, stream: MessageStream) -> None:
-        self._stream = None
-        stream.done = True
-        if stream.held:  # control frames that came before whatever the inbox holds
-            self._inbox.items.extendleft(reversed(stream.held))
-            stream.held.clear()
 
     # ------------------------------------------------------------------ active mode
 
@@ -626,8 +508,8 @@ class WebSocket:
         active = parse_active(active)  # the one parser: as options and the CLI accept
         self.lifecycle.require("setopts")
         if active is not False:
-            self._abandon_stream()
-            self._want_message(False)  # the reader may wait for a receive call: go on
+            self._receiver.abandon()
+            self._receiver.want(stream=False)  # the reader may wait for a receive call: go on
         await self._deliverer.change(mode=active)
         if active is not False:
             self._ensure_deliverer()
@@ -700,7 +582,7 @@ class WebSocket:
 
     def _entered(self, state: str) -> None:
         """Told by the lifecycle of every state entered: synchronous, no I/O."""
-        self._entered_at[self.lifecycle.state] = trio.current_time()
+        self._meter.entered(self.lifecycle.state)
         if state == "closing":
             self._on_closing()
         elif state == "closed":
@@ -799,33 +681,7 @@ class WebSocket:
     @property
     def stats(self) -> Stats:
         """The connection's counters now (see :class:`~statews.trio.observe.Stats`)."""
-        proto = self._proto
-        keepalive = self._keepalive
-        inbox = self._inbox
-        now = trio.current_time()
-        entered = self._entered_at
-        order = [s for s in STATES if s in entered]
-        state_seconds = {
-            state: (entered[order[i + 1]] if i + 1 < len(order) else now) - entered[state]
-            for i, state in enumerate(order)
-        }
-        return Stats(
-            messages_in=inbox.messages_in,
-            messages_out=self._messages_out,
-            payload_bytes_in=inbox.payload_in,
-            payload_bytes_out=self._payload_out,
-            bytes_in=proto.bytes_received if proto is not None else 0,
-            bytes_out=proto.bytes_sent if proto is not None else 0,
-            frames_in=proto.frames_received if proto is not None else 0,
-            frames_out=proto.frames_sent if proto is not None else 0,
-            pings_sent=keepalive.pings_sent if keepalive is not None else 0,
-            pongs_received=keepalive.pongs_received if keepalive is not None else 0,
-            last_rtt=keepalive.last_rtt if keepalive is not None else None,
-            mean_rtt=keepalive.mean_rtt if keepalive is not None else None,
-            inbox_depth=len(inbox),
-            reader_paused=self._reader.paused if self._reader is not None else 0.0,
-            state_seconds=state_seconds,
-        )
+        return self._meter.snapshot(self._inbox, self._proto, self._keepalive, self._reader)
 
     def _frame_received(self, frame: Frame | Fragment) -> None:
         for hook in (self._hooks and self._hooks.frame_received) or ():

@@ -12,7 +12,10 @@ listeners, :mod:`statews.lifecycle.listeners`):
 ``on_attach(ws)``                once, when the connection is made (``start_link``)
 ============================== =========================================================
 
-:class:`Stats` is what ``ws.stats`` returns: a snapshot of the connection's counters.
+:class:`Stats` is what ``ws.stats`` returns: a snapshot of the connection's counters,
+taken by its :class:`Meter` from the parts that count (the core: frames and wire bytes;
+the inbox: messages in; the keepalive: pings; the reader: time paused) and from what
+the meter counts itself (messages out, time per lifecycle state).
 
 Invariants: with no listener defining them, a frame costs one ``is None`` test per
 batch read and one per send; hooks run synchronously, in order, and a failing hook is
@@ -25,14 +28,20 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from ..core.events import Fragment, Frame
+from ..core.protocol import ClientProtocol
 from ..lifecycle.listeners import contained_method
-from ..lifecycle.machine import StateName
+from ..lifecycle.machine import STATES, StateName
 
 if TYPE_CHECKING:
     from .connection import WebSocket
+    from .inbox import Inbox
+    from .keepalive import Keepalive
+    from .reader import Reader
 
-__all__ = ["FrameHook", "Hooks", "Stats"]
+__all__ = ["FrameHook", "Hooks", "Meter", "Stats"]
 
 FrameHook = Callable[["WebSocket", Frame | Fragment], object]
 
@@ -98,4 +107,55 @@ class Stats:
             f" {self.bytes_out} on the wire), {self.frames_in}/{self.frames_out} frames,"
             f" {self.pongs_received}/{self.pings_sent} pings answered{rtt}, reader paused"
             f" {self.reader_paused:.3f} s"
+        )
+
+
+class Meter:
+    """The counters a connection keeps itself, and the snapshot of all of them.
+
+    Each lifecycle state is entered at most once (the machine has no cycle), so one
+    entry time per state gives the time spent in each.
+    """
+
+    __slots__ = ("entered_at", "messages_out", "payload_out")
+
+    def __init__(self) -> None:
+        self.entered_at: dict[StateName, float] = {"idle": trio.current_time()}
+        self.messages_out = 0
+        self.payload_out = 0
+
+    def entered(self, state: StateName) -> None:
+        self.entered_at[state] = trio.current_time()
+
+    def snapshot(
+        self,
+        inbox: Inbox,
+        proto: ClientProtocol | None,
+        keepalive: Keepalive | None,
+        reader: Reader | None,
+    ) -> Stats:
+        """The counters now (``proto``, ``keepalive`` and ``reader`` exist once upgraded)."""
+        now = trio.current_time()
+        entered = self.entered_at
+        order = [s for s in STATES if s in entered]
+        state_seconds = {
+            state: (entered[order[i + 1]] if i + 1 < len(order) else now) - entered[state]
+            for i, state in enumerate(order)
+        }
+        return Stats(
+            messages_in=inbox.messages_in,
+            messages_out=self.messages_out,
+            payload_bytes_in=inbox.payload_in,
+            payload_bytes_out=self.payload_out,
+            bytes_in=proto.bytes_received if proto is not None else 0,
+            bytes_out=proto.bytes_sent if proto is not None else 0,
+            frames_in=proto.frames_received if proto is not None else 0,
+            frames_out=proto.frames_sent if proto is not None else 0,
+            pings_sent=keepalive.pings_sent if keepalive is not None else 0,
+            pongs_received=keepalive.pongs_received if keepalive is not None else 0,
+            last_rtt=keepalive.last_rtt if keepalive is not None else None,
+            mean_rtt=keepalive.mean_rtt if keepalive is not None else None,
+            inbox_depth=len(inbox),
+            reader_paused=reader.paused if reader is not None else 0.0,
+            state_seconds=state_seconds,
         )

@@ -155,6 +155,12 @@ class Writer:
             self._has_output.unpark_all()
             await self._room.park()
 
+    async def wait_between_messages(self) -> None:
+        """Wait, if a streamed message (``send_stream``) is going out, until its last
+        fragment was queued (the keepalive pings between messages)."""
+        while self._proto.message_in_progress:
+            await self.message_sent.park()
+
     async def wait_progress(self) -> None:
         """Wait until the task wrote something or ended (the reader, holding back while
         our pongs back up behind a peer that does not read, then looks again)."""
