@@ -80,8 +80,33 @@ class WebSocket:
     cancelled.
     """
 
-    #: ``"1.1"`` or ``"2"``: the HTTP version of the opening handshake (option ``http2``).
-    http_version: str = "1.1"
+    # Slots: an idle connection is mostly this object and its parts (see bench/README.md).
+    __slots__ = (
+        "__weakref__",
+        "_closed",
+        "_closed_exc",
+        "_connect_scope",
+        "_deliverer",
+        "_deliverer_running",
+        "_error",
+        "_given_stream",
+        "_hooks",
+        "_inbox",
+        "_keepalive",
+        "_meter",
+        "_nursery",
+        "_proto",
+        "_reader",
+        "_receiver",
+        "_transport",
+        "_writer",
+        "extensions",
+        "http_version",
+        "lifecycle",
+        "options",
+        "response_headers",
+        "subprotocol",
+    )
 
     def __init__(
         self,
@@ -103,12 +128,11 @@ class WebSocket:
         hooks = Hooks(listeners) if listeners else None
         self._hooks = hooks if hooks is not None and hooks.any else None
         self._meter = Meter()
-        self._mailbox: trio.MemoryReceiveChannel[Delivery] | None = None
-        if owner is None:
-            owner, self._mailbox = trio.open_memory_channel[Delivery](options.max_queue)
         self._given_stream = stream
         self._transport: Transport | None = None
         self._proto: ClientProtocol | None = None
+        #: ``"1.1"`` or ``"2"``: the HTTP version of the opening handshake (``http2``).
+        self.http_version = "1.1"
         self.subprotocol: str | None = None
         self.response_headers: tuple[tuple[str, str], ...] = ()
         self.extensions: tuple[str, ...] = ()
@@ -121,7 +145,7 @@ class WebSocket:
         self._writer: Writer | None = None
         self._reader: Reader | None = None
         self._keepalive: Keepalive | None = None
-        self._deliverer = Deliverer(self, self._inbox, owner, options.active)
+        self._deliverer = Deliverer(self, self._inbox, owner, options.active, options.max_queue)
         self._deliverer_running = False
         self._connect_scope: trio.CancelScope | None = None
         self._receiver = Receiver(self._inbox, self._is_closed, self._closed_error)
@@ -148,12 +172,13 @@ class WebSocket:
             WebSocketError: deliveries go to an owner channel (given to ``start_link`` or
                 ``controlling_process``), which has no mailbox here.
         """
-        if self._mailbox is None:
+        mailbox = self._deliverer.mailbox()
+        if mailbox is None:
             raise WebSocketError(
                 "no mailbox: deliveries go to the owner channel given to start_link() or"
                 " controlling_process()"
             )
-        return self._mailbox
+        return mailbox
 
     def __aiter__(self) -> AsyncIterator[Frame]:
         """``async for message in ws:``: :meth:`recv` until the connection closes.
@@ -233,8 +258,7 @@ class WebSocket:
         assert writer is not None
         assert reader is not None
         assert keepalive is not None
-        self._nursery.start_soon(reader.run)
-        self._nursery.start_soon(writer.run)
+        self._nursery.start_soon(reader.run)  # the writer starts its task when needed
         interval = self.options.ping_interval
         if interval is not None:
             self._nursery.start_soon(
@@ -262,6 +286,7 @@ class WebSocket:
         plain = transport.stream is transport.socket_stream
         self._writer = Writer(
             proto,
+            self._nursery,
             transport.stream,
             transport.socket_stream.socket.fileno() if plain else -1,
             options.write_limit,
@@ -517,7 +542,6 @@ class WebSocket:
     async def controlling_process(self, owner: trio.MemorySendChannel[Delivery]) -> None:
         """Deliver to ``owner`` from now on; nothing in flight is lost or duplicated."""
         self.lifecycle.require("controlling_process")
-        self._mailbox = None
         await self._deliverer.change(owner=owner)
 
     def _ensure_deliverer(self) -> None:

@@ -72,16 +72,50 @@ class Deliverer:
     did not deliver), puts the frame back at the front of the inbox, and only then
     applies the change: so nothing is lost, duplicated or reordered, and ``"once"``
     switches to passive atomically with its one delivery.
+
+    Without an owner channel, deliveries go to the connection's own mailbox (hackney's
+    process mailbox), a memory channel of ``mailbox_size`` made on first use: most
+    connections are passive and never need one.
     """
 
-    def __init__(self, ws: WebSocket, inbox: Inbox, owner: OwnerChannel, mode: Active) -> None:
+    __slots__ = (
+        "_inbox",
+        "_mailbox",
+        "_mailbox_size",
+        "_mode_changes",
+        "_pending",
+        "_settled",
+        "_ws",
+        "mode",
+        "owner",
+    )
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        inbox: Inbox,
+        owner: OwnerChannel | None,
+        mode: Active,
+        mailbox_size: int,
+    ) -> None:
         self._ws = ws
         self._inbox = inbox
+        #: Where deliveries go; None: to the mailbox.
         self.owner = owner
+        self._mailbox_size = mailbox_size
+        self._mailbox: trio.MemoryReceiveChannel[Delivery] | None = None
         self.mode: Active = mode
         self._mode_changes = 0
         self._pending: trio.CancelScope | None = None
-        self._settled = trio.Event()
+        self._settled: trio.Event | None = None  # made by a change that must wait
+
+    def mailbox(self) -> trio.MemoryReceiveChannel[Delivery] | None:
+        """The mailbox's receiving side (made now if needed); None when deliveries go to
+        an owner channel."""
+        if self.owner is None:
+            send, self._mailbox = trio.open_memory_channel[Delivery](self._mailbox_size)
+            self.owner = send
+        return self._mailbox
 
     async def change(
         self, *, mode: Active | None = None, owner: OwnerChannel | None = None
@@ -97,6 +131,7 @@ class Deliverer:
             self._mode_changes += 1
         if owner is not None:
             self.owner = owner
+            self._mailbox = None
         pending = self._pending
         if pending is not None:
             self._settled = trio.Event()
@@ -130,10 +165,15 @@ class Deliverer:
             mode, changes = self.mode, self._mode_changes
             if mode == "once":
                 self.mode = False  # atomically with the one delivery
+            owner = self.owner
+            if owner is None:
+                self.mailbox()
+                owner = self.owner
+                assert owner is not None
             scope = self._pending = trio.CancelScope()
             try:
                 with scope:
-                    await self.owner.send(item)
+                    await owner.send(item)
             finally:
                 self._pending = None
                 if scope.cancelled_caught:
@@ -143,7 +183,8 @@ class Deliverer:
                         self.mode = mode  # only the owner changed: "once" is still owed
                 # A cancel can come too late to stop a send that already delivered;
                 # either way the change waiting for us may now proceed.
-                self._settled.set()
+                if self._settled is not None:
+                    self._settled.set()
             if scope.cancelled_caught:
                 continue
             if frame is None:

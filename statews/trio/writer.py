@@ -5,7 +5,9 @@ sans-I/O core (:class:`~statews.core.protocol.ClientProtocol`), then call :meth:
 when the writer task is idle and the socket is a plain TCP/Unix one, the bytes go out in
 one non-blocking ``os.write``/``os.writev`` (no task switch per send); otherwise, and for
 what a direct write could not take, the writer task (:meth:`Writer.run`) sends what the
-core has queued, small chunks coalesced into one ``send_all``.
+core has queued, small chunks coalesced into one ``send_all``. The task is started on
+first need (TLS, a full socket, a burst): a connection that only exchanges requests and
+answers over plain TCP never has one (a parked task costs ~2 KB and a start per connect).
 
 Invariants:
 
@@ -17,6 +19,8 @@ Invariants:
 * :meth:`wait_room` holds senders while ``write_limit`` bytes or more wait to be
   written; it never holds a Close (closing must work against a peer that stopped
   reading).
+* The task is started at most once, never after the connection is closed; once started
+  it runs until the connection is closed or the socket breaks.
 * One direct write per burst: after one, later sends go through the writer task (which
   coalesces them) until the reader receives or the writer parks again.
 """
@@ -47,10 +51,12 @@ class Writer:
         "_closed",
         "_fd",
         "_has_output",
+        "_nursery",
         "_on_broken",
         "_proto",
         "_room",
         "_stream",
+        "_task_started",
         "_writing",
         "done",
         "message_sent",
@@ -61,6 +67,7 @@ class Writer:
     def __init__(  # noqa: PLR0917 - built in one place, by the connection
         self,
         proto: ClientProtocol,
+        nursery: trio.Nursery,
         stream: trio.abc.Stream,
         fd: int,
         write_limit: int,
@@ -68,6 +75,8 @@ class Writer:
         on_broken: Callable[[BaseException], None],
     ) -> None:
         self._proto = proto
+        self._nursery = nursery  # the connection's: where the task runs once needed
+        self._task_started = False
         self._stream = stream
         # The socket's file descriptor for direct writes; -1 (TLS): always the task.
         self._fd = fd
@@ -95,8 +104,18 @@ class Writer:
 
     def wake(self) -> None:
         """The core has bytes queued (or the connection's state changed): let the task
-        look."""
-        self._has_output.unpark_all()
+        look, or without a task write them (:meth:`flush`)."""
+        if self._task_started:
+            self._has_output.unpark_all()
+        else:
+            self.flush()
+
+    def _need_task(self) -> None:
+        if self._task_started:
+            self._has_output.unpark_all()
+        elif not self._closed():
+            self._task_started = True
+            self._nursery.start_soon(self.run)
 
     def wake_all(self) -> None:
         """The connection ended: release the task and every waiting sender."""
@@ -135,7 +154,7 @@ class Writer:
                 return
             self._backlog = left
             self._backlog_size = sum(map(len, left))
-        self._has_output.unpark_all()
+        self._need_task()
 
     async def wait_room(self) -> None:
         """Wait while ``write_limit`` bytes or more are queued (back-pressure on
@@ -152,7 +171,7 @@ class Writer:
         """Wait until everything queued was written or the task ended (the caller bounds
         the wait)."""
         while self.busy and not self.done.is_set():
-            self._has_output.unpark_all()
+            self._need_task()
             await self._room.park()
 
     async def wait_between_messages(self) -> None:
