@@ -235,11 +235,14 @@ class WebSocket:
         self.lifecycle.require("connect")
         self.lifecycle.fire("connect")
         limit = self.options.connect_timeout if timeout is None else timeout
-        scope = self._connect_scope = trio.CancelScope()
+        # One scope for both ends of the wait: its deadline is the timeout, and close()
+        # cancels it after taking it away (so that a cancel is told from a timeout).
+        deadline = math.inf if limit is None else trio.current_time() + limit
+        scope = self._connect_scope = trio.CancelScope(deadline=deadline)
         try:
-            with scope, trio.fail_after(math.inf if limit is None else limit):
+            with scope:
                 await self._upgrade()
-        except (HandshakeError, trio.TooSlowError, OSError, trio.BrokenResourceError) as exc:
+        except (HandshakeError, OSError, trio.BrokenResourceError) as exc:
             # The error the application sees is also what later calls report as the cause.
             error = handshake_error(exc, limit, self.options.url)
             self._abandon_upgrade(error)
@@ -249,11 +252,15 @@ class WebSocket:
         except BaseException as exc:
             self._abandon_upgrade(exc, aborted=True)
             raise
-        finally:
-            self._connect_scope = None
-        if scope.cancelled_caught:  # close() was called while upgrading
-            self._abandon_upgrade(None, aborted=True)
-            raise self._closed_error()
+        closed_meanwhile = self._connect_scope is None
+        self._connect_scope = None
+        if scope.cancelled_caught:
+            if closed_meanwhile:  # close() was called while upgrading
+                self._abandon_upgrade(None, aborted=True)
+                raise self._closed_error()
+            error = handshake_error(trio.TooSlowError(), limit, self.options.url)
+            self._abandon_upgrade(error)
+            raise error
         writer, reader, keepalive = self._writer, self._reader, self._keepalive
         assert writer is not None
         assert reader is not None
@@ -313,6 +320,7 @@ class WebSocket:
 
     def _abandon_upgrade(self, error: BaseException | None, *, aborted: bool = False) -> None:
         """The upgrade did not complete (``establish`` closed what it opened)."""
+        self._connect_scope = None
         self._error = error
         if self.state == "upgrading":
             self.lifecycle.fire("aborted" if aborted else "upgrade_failed")
@@ -587,8 +595,9 @@ class WebSocket:
         if state == "idle":
             self.lifecycle.fire("aborted")
         elif state == "upgrading":
-            if self._connect_scope is not None:
-                self._connect_scope.cancel()
+            scope, self._connect_scope = self._connect_scope, None
+            if scope is not None:
+                scope.cancel()
         elif state == "connected":
             self._queue_close(Close(code, reason))
         await self._closed.wait()
