@@ -264,10 +264,9 @@ class WebSocket:
         writer, reader, keepalive = self._writer, self._reader, self._keepalive
         assert writer is not None
         assert reader is not None
-        assert keepalive is not None
         self._nursery.start_soon(reader.run)  # the writer starts its task when needed
         interval = self.options.ping_interval
-        if interval is not None:
+        if interval is not None and keepalive is not None:
             self._nursery.start_soon(
                 keepalive.run,  # fails the connection with 1011 when a pong is late
                 interval,
@@ -310,10 +309,8 @@ class WebSocket:
             self._finish,
             self._record_error,
         )
-        self._keepalive = keepalive = Keepalive(self._send_ping)
-        if self._hooks is not None and self._hooks.pong is not None:
-            keepalive.on_pong = self._pong_received
-        self._inbox.on_pong = keepalive.acknowledge
+        if options.ping_interval is not None:
+            self._start_keepalive()  # else made by the first ping(): a pong needs a ping
         self.lifecycle.fire("upgraded")
         if done.upgrade.trailing:
             self._reader.ingest(done.upgrade.trailing)
@@ -427,7 +424,7 @@ class WebSocket:
                 "%s > %s fragment, %d bytes, fin=%s", self.lifecycle.name, kind, len(data), fin
             )
         if fin:
-            writer.message_sent.unpark_all()
+            writer.message_done()
 
     async def ping(self, data: bytes | None = None) -> float:
         """Send a ping and wait for its pong; return the round-trip time in seconds.
@@ -439,8 +436,15 @@ class WebSocket:
         :class:`WebSocketError` if a ping with the same payload is still waiting.
         """
         self._require_open("ping")
-        assert self._keepalive is not None  # connected: made at the upgrade
-        return await self._keepalive.ping(data, self._closed_error)
+        keepalive = self._keepalive or self._start_keepalive()
+        return await keepalive.ping(data, self._closed_error)
+
+    def _start_keepalive(self) -> Keepalive:
+        self._keepalive = keepalive = Keepalive(self._send_ping)
+        if self._hooks is not None and self._hooks.pong is not None:
+            keepalive.on_pong = self._pong_received
+        self._inbox.on_pong = keepalive.acknowledge
+        return keepalive
 
     async def _send_ping(self, payload: bytes) -> None:
         await self.send(Ping(payload))

@@ -51,15 +51,14 @@ class Writer:
         "_closed",
         "_fd",
         "_has_output",
+        "_message_sent",
         "_nursery",
         "_on_broken",
         "_proto",
         "_room",
         "_stream",
-        "_task_started",
         "_writing",
-        "done",
-        "message_sent",
+        "ended",
         "write_limit",
         "wrote_directly",
     )
@@ -76,19 +75,19 @@ class Writer:
     ) -> None:
         self._proto = proto
         self._nursery = nursery  # the connection's: where the task runs once needed
-        self._task_started = False
         self._stream = stream
         # The socket's file descriptor for direct writes; -1 (TLS): always the task.
         self._fd = fd
         self.write_limit = write_limit
         self._closed = closed
         self._on_broken = on_broken
-        self._has_output = trio.lowlevel.ParkingLot()  # the task waits for bytes
+        # The task waits there for bytes; made when the task starts (None: no task).
+        self._has_output: trio.lowlevel.ParkingLot | None = None
         self._room = trio.lowlevel.ParkingLot()  # senders wait for room
-        #: Woken when a streamed message's last fragment was queued (keepalive waits).
-        self.message_sent = trio.lowlevel.ParkingLot()
-        #: Set when the writer task has ended.
-        self.done = trio.Event()
+        # Woken when a streamed message's last fragment was queued (keepalive waits).
+        self._message_sent: trio.lowlevel.ParkingLot | None = None
+        #: Whether the writer task has ended.
+        self.ended = False
         self._writing = False  # the task holds chunks taken from the core
         # What a direct write could not write at once; the task sends it first.
         self._backlog: list[memoryview] | None = None
@@ -105,21 +104,22 @@ class Writer:
     def wake(self) -> None:
         """The core has bytes queued (or the connection's state changed): let the task
         look, or without a task write them (:meth:`flush`)."""
-        if self._task_started:
+        if self._has_output is not None:
             self._has_output.unpark_all()
         else:
             self.flush()
 
     def _need_task(self) -> None:
-        if self._task_started:
+        if self._has_output is not None:
             self._has_output.unpark_all()
         elif not self._closed():
-            self._task_started = True
+            self._has_output = trio.lowlevel.ParkingLot()
             self._nursery.start_soon(self.run)
 
     def wake_all(self) -> None:
         """The connection ended: release the task and every waiting sender."""
-        self._has_output.unpark_all()
+        if self._has_output is not None:
+            self._has_output.unpark_all()
         self._room.unpark_all()
 
     def flush(self) -> None:
@@ -170,7 +170,7 @@ class Writer:
     async def wait_flushed(self) -> None:
         """Wait until everything queued was written or the task ended (the caller bounds
         the wait)."""
-        while self.busy and not self.done.is_set():
+        while self.busy and not self.ended:
             self._need_task()
             await self._room.park()
 
@@ -178,7 +178,14 @@ class Writer:
         """Wait, if a streamed message (``send_stream``) is going out, until its last
         fragment was queued (the keepalive pings between messages)."""
         while self._proto.message_in_progress:
-            await self.message_sent.park()
+            if self._message_sent is None:
+                self._message_sent = trio.lowlevel.ParkingLot()
+            await self._message_sent.park()
+
+    def message_done(self) -> None:
+        """A streamed message's last fragment was queued."""
+        if self._message_sent is not None:
+            self._message_sent.unpark_all()
 
     async def wait_progress(self) -> None:
         """Wait until the task wrote something or ended (the reader, holding back while
@@ -189,6 +196,8 @@ class Writer:
         """The writer task: send what is queued until the connection is closed."""
         proto = self._proto
         stream = self._stream
+        has_output = self._has_output
+        assert has_output is not None  # made by _need_task, which starts this
         try:
             while not self._closed():
                 backlog = self._backlog
@@ -203,7 +212,7 @@ class Writer:
                 if not chunks:
                     self._room.unpark_all()
                     self.wrote_directly = False
-                    await self._has_output.park()
+                    await has_output.park()
                     continue
                 self._writing = True
                 for chunk in _coalesce(chunks):
@@ -215,7 +224,7 @@ class Writer:
                 self._on_broken(exc)
                 await trio.aclose_forcefully(stream)
         finally:
-            self.done.set()
+            self.ended = True
             self._room.unpark_all()
 
 
