@@ -85,31 +85,34 @@ class Binary:
 
 
 @dataclass(frozen=True, slots=True, init=False)
-class Ping:
+class _ControlPayload:
+    """What Ping and Pong share: at most 125 bytes of payload (checked when sent);
+    ``bytearray`` and ``memoryview`` data are copied into ``bytes``."""
+
+    data: bytes = b""
+
+    def __init__(self, data: bytes | bytearray | memoryview = b"") -> None:
+        if type(data) is not bytes:
+            data = _payload(type(self).__name__, data)
+        _set(self, "data", data)
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Ping(_ControlPayload):
     """A ping control frame (opcode 0x9); at most 125 bytes of payload.
 
     Raises (when built):
         TypeError: ``data`` is not bytes-like.
     """
 
-    data: bytes = b""
-
-    def __init__(self, data: bytes | bytearray | memoryview = b"") -> None:
-        _set(self, "data", data if type(data) is bytes else _payload("Ping", data))
-
 
 @dataclass(frozen=True, slots=True, init=False)
-class Pong:
+class Pong(_ControlPayload):
     """A pong control frame (opcode 0xA); at most 125 bytes of payload.
 
     Raises (when built):
         TypeError: ``data`` is not bytes-like.
     """
-
-    data: bytes = b""
-
-    def __init__(self, data: bytes | bytearray | memoryview = b"") -> None:
-        _set(self, "data", data if type(data) is bytes else _payload("Pong", data))
 
 
 @dataclass(frozen=True, slots=True, init=False)
