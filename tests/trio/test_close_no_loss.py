@@ -29,6 +29,15 @@ N = 1000
 OPTIONS: dict[str, Any] = {"compression": None, "ping_interval": None, "close_timeout": 5}
 
 
+async def _sent_all(nursery: trio.Nursery, url: str, **options: object) -> statews.WebSocket:
+    """A connection to ``url`` that has sent ``Text("0")`` .. ``Text(str(N - 1))``."""
+    ws = await statews.start_link(nursery, url, **OPTIONS, **options)
+    await ws.connect()
+    for i in range(N):
+        await ws.send(Text(str(i)))
+    return ws
+
+
 @pytest.fixture(scope="module")
 def node_port() -> Iterator[int]:
     with node_echo() as ports:
@@ -87,10 +96,7 @@ async def test_issue_example_against_websockets(
     url, echo = counting_echo
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-            ws = await statews.start_link(nursery, url, **OPTIONS)
-            await ws.connect()
-            for i in range(N):
-                await ws.send(Text(str(i)))
+            ws = await _sent_all(nursery, url)
             await echo.echoed.wait()
             await ws.close()
             assert ws.state == "closed"
@@ -106,10 +112,7 @@ async def test_node_every_echo_before_close(node_port: int, how: str) -> None:
     sends keeps all of them, with close() and with send(Close(...))."""
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-            ws = await statews.start_link(nursery, f"ws://127.0.0.1:{node_port}/", **OPTIONS)
-            await ws.connect()
-            for i in range(N):
-                await ws.send(Text(str(i)))
+            ws = await _sent_all(nursery, f"ws://127.0.0.1:{node_port}/")
             if how == "close":
                 await ws.close()
             else:
@@ -170,12 +173,8 @@ async def test_active_modes_while_closing(node_port: int, active: bool | str) ->
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
             send, receive = trio.open_memory_channel[Delivery](0)
-            ws = await statews.start_link(
-                nursery, f"ws://127.0.0.1:{node_port}/", owner=send, active=active, **OPTIONS
-            )
-            await ws.connect()
-            for i in range(N):
-                await ws.send(Text(str(i)))
+            url = f"ws://127.0.0.1:{node_port}/"
+            ws = await _sent_all(nursery, url, owner=send, active=active)
             await ws.close()  # the owner has not read anything yet
             if active is True:
                 assert _texts(await _deliveries(receive)) == EXPECTED
@@ -195,12 +194,8 @@ async def test_owner_and_mode_changed_during_closing(node_port: int) -> None:
         async with trio.open_nursery() as nursery:
             first_send, first = trio.open_memory_channel[Delivery](0)
             second_send, second = trio.open_memory_channel[Delivery](0)
-            ws = await statews.start_link(
-                nursery, f"ws://127.0.0.1:{node_port}/", owner=first_send, active=True, **OPTIONS
-            )
-            await ws.connect()
-            for i in range(N):
-                await ws.send(Text(str(i)))
+            url = f"ws://127.0.0.1:{node_port}/"
+            ws = await _sent_all(nursery, url, owner=first_send, active=True)
             got: list[str] = []
             close_done = trio.Event()
 
@@ -232,10 +227,7 @@ async def test_peer_closes_first_behind_unread_inbox(node_port: int) -> None:
     nothing of what came before it is lost."""
     with trio.fail_after(20):
         async with trio.open_nursery() as nursery:
-            ws = await statews.start_link(nursery, f"ws://127.0.0.1:{node_port}/", **OPTIONS)
-            await ws.connect()
-            for i in range(N):
-                await ws.send(Text(str(i)))
+            ws = await _sent_all(nursery, f"ws://127.0.0.1:{node_port}/")
             await trio.sleep(0.2)  # let echoes pile up behind the full inbox
             await ws.close()
             got, closed = await _drain(ws)
