@@ -681,9 +681,10 @@ class WebSocket:
     async def _finish(self, event: str) -> None:
         """Told by the reader as it ends: let the writer flush (bounded), close the
         stream, fire ``event``."""
-        if event in ("close_completed", "connection_lost") and self._writer is not None:
+        writer = self._writer
+        if event in ("close_completed", "connection_lost") and writer is not None and writer.busy:
             with trio.move_on_after(self.options.close_timeout or 1.0):
-                await self._writer.wait_flushed()
+                await writer.wait_flushed()
         if self._transport is not None:
             await trio.aclose_forcefully(self._transport.stream)
         if self.state != "closed":
