@@ -10,6 +10,7 @@ received byte is lost or makes decoding fail.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum, auto
@@ -111,7 +112,8 @@ def parse_field(line: bytes) -> tuple[str, str]:
         raise InvalidHandshake(f"malformed header line: {line[:200]!r}")
     if b"\r" in value or b"\n" in value or b"\0" in value:
         raise InvalidHandshake(f"header {name.decode()!r} value contains CR, LF or NUL")
-    return name.decode("ascii"), value.strip(b" \t").decode("latin-1")
+    # Names repeat across connections (the 101's few headers are kept per connection).
+    return sys.intern(name.decode("ascii")), value.strip(b" \t").decode("latin-1")
 
 
 def split_list(values: Sequence[str]) -> list[str]:
