@@ -1,4 +1,5 @@
-"""The closing buffer: what the peer still sends once we are closing, kept up to a bound.
+"""The closing buffer: what the peer still sends once we are closing, kept up to a bound;
+and :func:`closed_error`, how a connection ended, as the exception that reports it.
 
 From the moment a connection is ``closing`` its reader reads on until the peer's Close
 (or ``close_timeout``) whatever the inbox holds: a full inbox must never stall the
@@ -24,7 +25,10 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["ClosingBuffer"]
+from ..core.errors import ConnectionClosed, connection_closed
+from ..core.protocol import ClientProtocol
+
+__all__ = ["ClosingBuffer", "closed_error", "payload_size"]
 
 logger = logging.getLogger("statews.connection")
 
@@ -75,3 +79,29 @@ class ClosingBuffer:
         if fin:
             self.dropped_messages += 1
         return False
+
+
+def closed_error(
+    proto: ClientProtocol | None, error: BaseException | None, buffer: ClosingBuffer | None
+) -> ConnectionClosed:
+    """A fresh exception describing the end (fresh: re-raising one instance would pile
+    up tracebacks): the Close frames exchanged (``proto``: None if the upgrade never
+    completed), the ``error`` that ended the connection (its ``__cause__``), and what
+    the closing ``buffer`` dropped."""
+    rcvd = proto.close_received if proto is not None else None
+    sent = proto.close_sent if proto is not None else None
+    if error is not None:
+        detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    elif proto is None:
+        detail = "closed before the upgrade completed"
+    else:
+        detail = ""
+    closed = connection_closed(
+        rcvd,
+        sent,
+        detail,
+        dropped_messages=buffer.dropped_messages if buffer is not None else 0,
+        dropped_bytes=buffer.dropped_bytes if buffer is not None else 0,
+    )
+    closed.__cause__ = error
+    return closed

@@ -18,6 +18,7 @@ reach only the stream they were parsed for.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
@@ -35,7 +36,6 @@ from ..core.errors import (
     RecvTimeout,
     WebSocketError,
     close_code_for,
-    connection_closed,
 )
 from ..core.events import (
     MESSAGE_TYPES,
@@ -53,8 +53,8 @@ from ..core.protocol import ClientProtocol
 from ..lifecycle.listeners import contained
 from ..lifecycle.machine import Lifecycle, Operation, StateName
 from ..options.model import Options
-from .closing import ClosingBuffer, payload_size
-from .delivery import Active, Closed, Deliverer, Delivery, Failed, parse_active
+from .closing import ClosingBuffer, closed_error, payload_size
+from .delivery import Active, Deliverer, Delivery, parse_active
 from .establish import establish, handshake_error
 from .inbox import Inbox
 from .keepalive import Keepalive
@@ -141,7 +141,7 @@ class WebSocket:
         # and the keepalive are made with the core once the upgrade succeeded.
         self._inbox = Inbox(options.max_queue, keep_control=options.control_frames)
         if self._hooks is not None and self._hooks.frame_received is not None:
-            self._inbox.on_frame = self._frame_received
+            self._inbox.on_frame = functools.partial(self._hooks.received, self)
         self._writer: Writer | None = None
         self._reader: Reader | None = None
         self._keepalive: Keepalive | None = None
@@ -332,9 +332,9 @@ class WebSocket:
         :class:`Ping`, :class:`Pong` or :class:`Close`, or one of hackney's forms:
         ``("text", d)``, ``("binary", d)``, ``("ping",)``, ``("ping", d)``, ``("pong",)``,
         ``("pong", d)``, ``("close",)``, ``("close", code, reason)``. A bare string is
-        always text. Sending a Close starts the closing handshake
-        without waiting for it (``close()`` waits). Waits only while more than
-        ``write_limit`` bytes are queued. If cancelled, nothing of the frame was queued.
+        always text. Sending a Close starts the closing handshake without waiting for it
+        (``close()`` waits). Waits only while more than ``write_limit`` bytes are
+        queued. If cancelled, nothing of the frame was queued.
 
         Raises:
             InvalidStateError: the connection is not ``connected``.
@@ -359,10 +359,8 @@ class WebSocket:
             meter = self._meter
             meter.messages_out += 1
             meter.payload_out += payload_size(frame.data)
-        hooks = self._hooks
-        if hooks is not None and hooks.frame_sent is not None:
-            for hook in hooks.frame_sent:
-                hook(self, frame)
+        if self._hooks is not None:
+            self._hooks.sent(self, frame)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s > %s", self.lifecycle.name, summary(frame))
 
@@ -373,8 +371,8 @@ class WebSocket:
         assert self._writer is not None
         self._proto.send(frame)
         logger.debug("%s > %s", self.lifecycle.name, summary(frame))
-        for hook in (self._hooks and self._hooks.frame_sent) or ():
-            hook(self, frame)
+        if self._hooks is not None:
+            self._hooks.sent(self, frame)
         self.lifecycle.fire("close_requested")
         self._writer.wake()
 
@@ -442,7 +440,7 @@ class WebSocket:
     def _start_keepalive(self) -> Keepalive:
         self._keepalive = keepalive = Keepalive(self._send_ping)
         if self._hooks is not None and self._hooks.pong is not None:
-            keepalive.on_pong = self._pong_received
+            keepalive.on_pong = functools.partial(self._hooks.ponged, self)
         self._inbox.on_pong = keepalive.acknowledge
         return keepalive
 
@@ -563,25 +561,13 @@ class WebSocket:
 
     async def _deliver_loop(self) -> None:
         try:
-            await self._deliverer.run(self._end_delivery, lambda: self.state == "closed")
+            await self._deliverer.run(self._closed_error, lambda: self.state == "closed")
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             logger.info("%r: owner channel closed; closing with 1001", self)
             if self.state == "connected":
                 self._queue_close(Close(CloseCode.GOING_AWAY, "owner went away"))
         finally:
             self._deliverer_running = False
-
-    def _end_delivery(self) -> Delivery:
-        closed = self._closed_error()
-        if closed.rcvd is not None:
-            return Closed(
-                self,
-                closed.rcvd.code,
-                closed.rcvd.reason,
-                dropped_messages=closed.dropped_messages,
-                dropped_bytes=closed.dropped_bytes,
-            )
-        return Failed(self, closed)
 
     # ------------------------------------------------------------------ close
 
@@ -691,45 +677,14 @@ class WebSocket:
             self.lifecycle.fire(event)
 
     def _closed_error(self) -> ConnectionClosed:
-        """A fresh exception describing the end (fresh: re-raising one instance would
-        pile up tracebacks)."""
-        proto = self._proto
-        rcvd = proto.close_received if proto is not None else None
-        sent = proto.close_sent if proto is not None else None
-        error = self._error
-        if error is not None:
-            detail = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        elif proto is None:
-            detail = "closed before the upgrade completed"
-        else:
-            detail = ""
-        buffer = self._inbox.closing
-        closed = connection_closed(
-            rcvd,
-            sent,
-            detail,
-            dropped_messages=buffer.dropped_messages if buffer is not None else 0,
-            dropped_bytes=buffer.dropped_bytes if buffer is not None else 0,
-        )
-        closed.__cause__ = error
-        return closed
+        return closed_error(self._proto, self._error, self._inbox.closing)
 
-    # ------------------------------------------------------------------ observing
+    # ------------------------------------------------------------------ observing, addresses
 
     @property
     def stats(self) -> Stats:
         """The connection's counters now (see :class:`~statews.trio.observe.Stats`)."""
         return self._meter.snapshot(self._inbox, self._proto, self._keepalive, self._reader)
-
-    def _frame_received(self, frame: Frame | Fragment) -> None:
-        for hook in (self._hooks and self._hooks.frame_received) or ():
-            hook(self, frame)
-
-    def _pong_received(self, rtt: float) -> None:
-        for hook in (self._hooks and self._hooks.pong) or ():
-            hook(self, rtt)
-
-    # ------------------------------------------------------------------ addresses
 
     def diagram(self, fmt: Format = "mermaid") -> str:
         """The lifecycle diagram with this connection's current state highlighted

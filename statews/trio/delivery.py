@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ..core.errors import ConnectionClosed
 from ..core.events import Fragment, Frame
 from ..options.modes import Active, parse_active
 
@@ -117,6 +118,17 @@ class Deliverer:
             self.owner = send
         return self._mailbox
 
+    def _end(self, closed: ConnectionClosed) -> Delivery:
+        if closed.rcvd is None:
+            return Failed(self._ws, closed)
+        return Closed(
+            self._ws,
+            closed.rcvd.code,
+            closed.rcvd.reason,
+            dropped_messages=closed.dropped_messages,
+            dropped_bytes=closed.dropped_bytes,
+        )
+
     async def change(
         self, *, mode: Active | None = None, owner: OwnerChannel | None = None
     ) -> None:
@@ -141,9 +153,10 @@ class Deliverer:
             await trio.lowlevel.checkpoint()
         self._inbox.has_message.unpark_all()
 
-    async def run(self, end: Callable[[], Delivery], closed: Callable[[], bool]) -> None:
-        """Deliver until the end has been delivered. ``end()`` builds the final item once
-        ``closed()`` and the inbox is empty.
+    async def run(self, end: Callable[[], ConnectionClosed], closed: Callable[[], bool]) -> None:
+        """Deliver until the end has been delivered: once ``closed()`` and the inbox is
+        empty, ``end()`` says how it ended, delivered as :class:`Closed` (the peer's Close
+        was received) or :class:`Failed`.
 
         Raises:
             trio.BrokenResourceError: the owner's receiving side is closed.
@@ -161,7 +174,7 @@ class Deliverer:
             frame = inbox.popleft() if inbox else None
             # Fragments are parsed only for a passive-mode stream, and dropped with it.
             assert not isinstance(frame, Fragment)
-            item = Message(self._ws, frame) if frame is not None else end()
+            item = Message(self._ws, frame) if frame is not None else self._end(end())
             mode, changes = self.mode, self._mode_changes
             if mode == "once":
                 self.mode = False  # atomically with the one delivery

@@ -61,6 +61,18 @@ class Hooks:
     def any(self) -> bool:
         return bool(self.frame_received or self.frame_sent or self.pong)
 
+    def received(self, ws: WebSocket, frame: Frame | Fragment) -> None:
+        for hook in self.frame_received or ():
+            hook(ws, frame)
+
+    def sent(self, ws: WebSocket, frame: Frame) -> None:
+        for hook in self.frame_sent or ():
+            hook(ws, frame)
+
+    def ponged(self, ws: WebSocket, rtt: float) -> None:
+        for hook in self.pong or ():
+            hook(ws, rtt)
+
 
 def _collect(listeners: Sequence[object], name: str) -> tuple[Callable[..., Any], ...] | None:
     found = tuple(
