@@ -5,7 +5,9 @@ ALPN h2, serving :func:`echo_app`, an ASGI app that records every WebSocket scop
 (``http_version``, the client's address: one port per TCP connection) and serves:
 
 * ``/echo``: echoes every message;
-* ``/close/CODE``: closes at once with CODE;
+* ``/close/CODE``: closes with CODE and returns at once (hypercorn then forgets the
+  stream: the client's Close in answer crashes its connection, hypercorn issue #329);
+* ``/close-wait/CODE``: closes with CODE, then waits for the disconnect;
 * ``/flood/N/SIZE``: sends N binary messages of SIZE bytes, then echoes.
 
 :func:`start_h2_peer` is our own HTTP/2 server built with ``h2``'s server side over a raw
@@ -70,8 +72,10 @@ def echo_app(server: Hypercorn) -> Callable[..., Awaitable[None]]:
         subprotocol = scope["subprotocols"][0] if scope["subprotocols"] else None
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
         parts = scope["path"].strip("/").split("/")
-        if parts[0] == "close":
+        if parts[0] in ("close", "close-wait"):
             await send({"type": "websocket.close", "code": int(parts[1])})
+            if parts[0] == "close-wait":  # the client's Close reaches a stream still open
+                record.close_code = (await receive()).get("code")
             return
         if parts[0] == "flood":
             for i in range(int(parts[1])):
