@@ -78,6 +78,13 @@ _FLUSH_TIMEOUT = 1.0
 
 _Key = tuple[Any, ...]
 
+#: What a broken connection raises: the socket's errors and ours.
+_BROKEN = (HTTP2Error, OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+def _as_http2_error(exc: BaseException) -> HTTP2Error:
+    return exc if isinstance(exc, HTTP2Error) else HTTP2Error(f"HTTP/2 connection broke: {exc}")
+
 
 async def http2_upgrade(
     nursery: trio.Nursery, options: Options
@@ -305,19 +312,17 @@ class HTTP2Connection:
             async with trio.open_nursery() as inner:
                 inner.start_soon(self._write_loop, stream)
                 with self._read_scope:
-                    while True:
-                        await self._receive(stream)
+                    try:
+                        while True:
+                            await self._receive(stream)
+                    except _BROKEN as exc:  # caught here: the nursery would wrap it in a group
+                        self._begin_close(_as_http2_error(exc))
                 self._begin_close(None)
                 with trio.move_on_after(_FLUSH_TIMEOUT):
                     await self._flushed.wait()
                 inner.cancel_scope.cancel()
-        except (HTTP2Error, OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            error = (
-                exc
-                if isinstance(exc, HTTP2Error)
-                else HTTP2Error(f"HTTP/2 connection broke: {exc}")
-            )
-            self._begin_close(error)
+        except _BROKEN as exc:
+            self._begin_close(_as_http2_error(exc))
             if not started:
                 raise
         finally:
@@ -330,6 +335,10 @@ class HTTP2Connection:
         data = await stream.receive_some(_RECEIVE_SIZE)
         if not data:
             raise HTTP2Error("the server closed the HTTP/2 connection")
+        if self.h2.state_machine.state is h2.connection.ConnectionState.CLOSED:
+            # After a GOAWAY, sent or received, h2 accepts no frame (its SETTINGS ACK, say)
+            # and every stream is over: what still arrives is dropped.
+            return
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
