@@ -51,12 +51,14 @@ class Scope:
 
 @dataclass
 class Hypercorn:
+    #: 0 on a Unix socket.
     port: int
+    tls: bool = True
     scopes: list[Scope] = field(default_factory=list)
     stop: trio.Event = field(default_factory=trio.Event)
 
     def url(self, path: str = "/echo") -> str:
-        return f"wss://localhost:{self.port}{path}"
+        return f"{'wss' if self.tls else 'ws'}://localhost:{self.port or ''}{path}"
 
 
 def echo_app(server: Hypercorn) -> Callable[..., Awaitable[None]]:
@@ -68,9 +70,8 @@ def echo_app(server: Hypercorn) -> Callable[..., Awaitable[None]]:
                 if message["type"] == "lifespan.shutdown":
                     return
         assert scope["type"] == "websocket"
-        record = Scope(
-            scope["http_version"], tuple(scope["client"]), scope["path"], scope["subprotocols"]
-        )
+        client = tuple(scope["client"] or ("unix", 0))  # None on a Unix socket
+        record = Scope(scope["http_version"], client, scope["path"], scope["subprotocols"])
         server.scopes.append(record)
         await receive()  # websocket.connect
         subprotocol = scope["subprotocols"][0] if scope["subprotocols"] else None
@@ -99,25 +100,45 @@ def echo_app(server: Hypercorn) -> Callable[..., Awaitable[None]]:
     return app
 
 
-async def start_hypercorn(nursery: trio.Nursery, ca: trustme.CA, tmp_path: Any) -> Hypercorn:
-    """hypercorn on 127.0.0.1 (TLS for localhost, ALPN h2 and http/1.1), stopped by ``stop``."""
+async def start_hypercorn(
+    nursery: trio.Nursery,
+    ca: trustme.CA,
+    tmp_path: Any,
+    *,
+    bind: str = "127.0.0.1:0",
+    tls: bool = True,
+) -> Hypercorn:
+    """hypercorn on ``bind`` (``unix:PATH`` for a Unix socket), with TLS for localhost and
+    ALPN h2 and http/1.1 (or without TLS: h2c with prior knowledge, or HTTP/1.1), stopped
+    by ``stop``."""
     cert = ca.issue_cert("localhost", "127.0.0.1")
     certfile, keyfile = tmp_path / "h2cert.pem", tmp_path / "h2key.pem"
     cert.cert_chain_pems[0].write_to_path(str(certfile))
     cert.private_key_pem.write_to_path(str(keyfile))
     config = Config()
-    config.bind = ["127.0.0.1:0"]
-    config.certfile, config.keyfile = str(certfile), str(keyfile)
+    config.bind = [bind]
+    if tls:
+        config.certfile, config.keyfile = str(certfile), str(keyfile)
     config.alpn_protocols = ["h2", "http/1.1"]
     config.accesslog = None
     config.errorlog = None
     config.graceful_timeout = 0.5
-    server = Hypercorn(0)
+    server = Hypercorn(0, tls)
     binds = await nursery.start(
         partial(serve, echo_app(server), config, shutdown_trigger=server.stop.wait)
     )
-    server.port = int(binds[0].rsplit(":", 1)[1])
+    if not bind.startswith("unix:"):
+        server.port = int(binds[0].rsplit(":", 1)[1])
     return server
+
+
+def established(port: int) -> int:
+    """How many TCP connections the server listening on 127.0.0.1:``port`` has open
+    (ESTABLISHED, its side), from Linux's /proc/net/tcp."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == local and row[3] == "01")
 
 
 # ------------------------------------------------------------------ the scripted h2 peer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+from collections.abc import Iterator
 from pathlib import Path
 
 import h2.config
@@ -12,7 +13,8 @@ import h2.events
 import pytest
 import trio
 import trustme
-from h2peer import Hypercorn, start_hypercorn
+from h2peer import Hypercorn, established, start_hypercorn
+from test_proxy import ProxyProcess, _tinyproxy
 from wire import CLOSE, client_frame, close_body
 
 import statews
@@ -80,6 +82,7 @@ async def test_fifty_websockets_share_one_connection(hypercorn: Hypercorn, cafil
                 for i, ws in enumerate(sockets):
                     talking.start_soon(echo, ws, i)
             assert {ws.http_version for ws in sockets} == {"2"}
+            assert established(hypercorn.port) == 1  # the server's side: one TCP connection
             async with trio.open_nursery() as closing:
                 for ws in sockets:
                     closing.start_soon(ws.close)
@@ -221,3 +224,84 @@ async def test_slow_reader_does_not_stall_the_others(hypercorn: Hypercorn, cafil
             await slow.close()
             await fast.close()
     assert len({scope.client for scope in hypercorn.scopes}) == 1
+
+
+async def test_the_connection_closes_with_its_last_websocket(
+    hypercorn: Hypercorn, cafile: str
+) -> None:
+    """No idle pool: the HTTP/2 connection lives while a WebSocket uses it and is closed
+    (GOAWAY, then the socket) as the last one ends, as the server sees it."""
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            first = await statews.start_link(nursery, options(hypercorn, cafile))
+            second = await statews.start_link(nursery, options(hypercorn, cafile))
+            await first.connect()
+            await second.connect()
+            assert established(hypercorn.port) == 1
+            await first.close()
+            await trio.sleep(0.2)
+            assert established(hypercorn.port) == 1  # the other WebSocket still uses it
+            await second.send("still here")
+            assert await second.recv() == Text("still here")
+            await second.close()
+            while established(hypercorn.port):  # gone at once, not after a timeout
+                await trio.sleep(0.01)
+            # The nursery is still open: the connection ended with its last stream.
+            third = await statews.start_link(nursery, options(hypercorn, cafile))
+            await third.connect()
+            assert established(hypercorn.port) == 1  # a new one
+            await third.close()
+    assert len({scope.client for scope in hypercorn.scopes}) == 2
+
+
+# ------------------------------------------------------ what runs under the HTTP/2 layer
+
+
+@pytest.fixture
+def tinyproxy(tmp_path: Path) -> Iterator[ProxyProcess]:
+    yield from _tinyproxy(tmp_path, auth=False)
+
+
+async def test_through_an_http_connect_proxy(
+    hypercorn: Hypercorn, cafile: str, tinyproxy: ProxyProcess
+) -> None:
+    """wss over tinyproxy's CONNECT tunnel, ALPN h2 inside it: two WebSockets share the
+    one tunnel."""
+    proxied = options(hypercorn, cafile, proxy=tinyproxy.url("http"))
+    with trio.fail_after(15):
+        async with trio.open_nursery() as nursery:
+            sockets = [await statews.start_link(nursery, proxied) for _ in range(2)]
+            for i, ws in enumerate(sockets):
+                await ws.connect()
+                assert ws.http_version == "2"
+                assert ws.peername()[1] == tinyproxy.port
+                await ws.send(f"via proxy {i}")
+                assert await ws.recv() == Text(f"via proxy {i}")
+            for ws in sockets:
+                await ws.close()
+    assert [scope.http_version for scope in hypercorn.scopes] == ["2", "2"]
+    assert len({scope.client for scope in hypercorn.scopes}) == 1  # one tunnel
+    assert tinyproxy.log.read_text().count("CONNECT") >= 1
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["wss", "h2c"])
+async def test_over_a_unix_socket(
+    nursery: trio.Nursery, ca: trustme.CA, cafile: str, tmp_path: Path, tls: bool
+) -> None:
+    """hypercorn on a Unix socket: TLS with ALPN h2 (auto), or h2c with prior knowledge
+    (always), for two WebSockets."""
+    path = tmp_path / "h2.sock"
+    server = await start_hypercorn(nursery, ca, tmp_path, bind=f"unix:{path}", tls=tls)
+    settings = options(server, cafile, unix_path=str(path), http2="auto" if tls else "always")
+    with trio.fail_after(10):
+        async with trio.open_nursery() as inner:
+            sockets = [await statews.start_link(inner, settings) for _ in range(2)]
+            for ws in sockets:
+                await ws.connect()
+                assert ws.http_version == "2"
+                await ws.send("over unix")
+                assert await ws.recv() == Text("over unix")
+            for ws in sockets:
+                await ws.close()
+    assert [scope.http_version for scope in server.scopes] == ["2", "2"]
+    server.stop.set()
