@@ -99,7 +99,8 @@ async def http2_upgrade(
 
     Raises:
         InvalidHandshake: (``"always"``) the server does not select ``h2`` or does not
-            enable extended CONNECT; the stream was reset or the connection failed
+            enable extended CONNECT; the server does not speak HTTP/2 (no SETTINGS: an
+            HTTP/1.1 server reached with prior knowledge, say); the stream was reset or the connection failed
             before the response; the response is not a valid RFC 8441 answer.
         HandshakeRejected: the server answered with another status than 200.
         OptionsError: a header cannot be sent over HTTP/2.
@@ -197,6 +198,12 @@ class _Pool:
         self.connections.setdefault(key, []).append(connection)
         try:
             await self.nursery.start(connection.run)
+        except HTTP2Error as exc:  # the socket works, but what came back is not HTTP/2
+            self._forget(connection)
+            how = "by ALPN" if options.secure else "with prior knowledge (h2c)"
+            raise InvalidHandshake(
+                f"http2={options.http2}: no HTTP/2 from the server, chosen {how}: {exc}"
+            ) from exc
         except BaseException:
             self._forget(connection)
             raise

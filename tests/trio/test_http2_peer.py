@@ -19,7 +19,7 @@ from h2peer import (
     peer_context,
     start_h2_peer,
 )
-from peers import echo_until_close
+from peers import WsServer, echo_until_close
 from wire import BINARY, TEXT, server_frame
 
 import statews
@@ -136,6 +136,14 @@ async def test_h2c_prior_knowledge_for_ws_with_always(nursery: trio.Nursery, caf
     assert request[":authority"] == f"localhost:{peer.port}"
     assert request["sec-websocket-version"] == "13"
     assert "sec-websocket-key" not in request
+
+
+async def test_h2c_to_an_http11_server_is_a_clear_error(ws_server: WsServer) -> None:
+    """Prior knowledge to a server that speaks HTTP/1.1 only (the websockets server)."""
+    settings = statews.Options.from_url(ws_server.url(), http2="always")
+    with trio.fail_after(10), pytest.raises(InvalidHandshake, match="no HTTP/2 from the server"):
+        async with statews.open_websocket(settings):
+            pass  # pragma: no cover
 
 
 # ----------------------------------------------------------------- the CONNECT answer
