@@ -100,8 +100,9 @@ async def http2_upgrade(
     Raises:
         InvalidHandshake: (``"always"``) the server does not select ``h2`` or does not
             enable extended CONNECT; the server does not speak HTTP/2 (no SETTINGS: an
-            HTTP/1.1 server reached with prior knowledge, say); the stream was reset or the connection failed
-            before the response; the response is not a valid RFC 8441 answer.
+            HTTP/1.1 server reached with prior knowledge, say); the stream was reset or
+            the connection failed before the response; the response is not a valid
+            RFC 8441 answer.
         HandshakeRejected: the server answered with another status than 200.
         OptionsError: a header cannot be sent over HTTP/2.
         and what :func:`~statews.transport.open_transport` raises.
