@@ -400,6 +400,7 @@ class HTTP2Connection:
             code = event.error_code
             name = getattr(code, "name", code)
             stream.on_error(HTTP2Error(f"HTTP/2 stream reset by the server ({name})", int(code)))
+            self._window.unpark_all()  # its writer may wait for a window that will not open
 
     async def _write_loop(self, stream: trio.abc.Stream) -> None:
         try:
@@ -444,6 +445,7 @@ class HTTP2Connection:
         if it could), CANCEL when not. Never a DATA frame after the Close: a server may
         have forgotten the stream by then (hypercorn fails the whole connection on one).
         """
+        self._window.unpark_all()  # a send waiting on it must see it gone
         if self.streams.pop(stream.stream_id, None) is None:
             return
         if self.error is None and not (stream.local_ended and stream.ended):
@@ -501,6 +503,8 @@ class HTTP2Connection:
         while view:
             if stream.error is not None:
                 raise stream.error
+            if stream.released:
+                raise trio.ClosedResourceError("the HTTP/2 stream was closed")
             try:
                 room = min(
                     self.h2.local_flow_control_window(stream.stream_id),
@@ -602,8 +606,14 @@ class HTTP2Stream(trio.abc.Stream):
         """Give the stream back to the connection (END_STREAM or RST_STREAM)."""
         if not self._released:
             self._released = True
+            self._wake.unpark_all()
             graceful = (self.ended or self._finished()) and self.error is None
             self.connection.release(self, graceful=graceful)
+
+    @property
+    def released(self) -> bool:
+        """Whether the stream was given back (:meth:`release`, ``aclose``)."""
+        return self._released
 
     def sends_last(self) -> bool:
         """Whether the bytes being sent are the WebSocket's last: its Close was queued and

@@ -348,3 +348,28 @@ async def test_more_streams_than_the_limit_open_another_connection(
             assert peer.streams[-1].peer is full
             for ws in [*sockets, late]:
                 await ws.close()
+
+
+async def test_a_reset_wakes_a_send_waiting_for_the_window(
+    nursery: trio.Nursery, cafile: str
+) -> None:
+    """The writer waits for a window that will never open; the peer resets the stream:
+    the WebSocket ends with 1006 at once, its writer woken, nothing left hanging."""
+    peer = await start_h2_peer(
+        nursery,
+        echo_script,
+        settings={Settings.INITIAL_WINDOW_SIZE: 1024},
+        auto_window=False,
+    )
+    with trio.fail_after(5):
+        async with statews.open_websocket(options(peer, cafile, "always")) as ws:
+            await ws.send(b"\x00" * 100_000)
+            await wait_for(lambda: bool(peer.streams) and peer.streams[0].held == 1024)
+            await peer.streams[0].rst(8)  # CANCEL
+            with pytest.raises(ConnectionClosed) as caught:
+                await ws.recv()
+            assert caught.value.code == 1006
+            assert isinstance(caught.value.__cause__, HTTP2Error)
+            with pytest.raises(ConnectionClosed):
+                await ws.send("after the reset")
+        assert ws.state == "closed"
