@@ -274,6 +274,8 @@ async def test_send_blocks_on_a_closed_window_and_resumes_on_window_update(
                 await ws.send(second)
             assert blocked.cancelled_caught, "send did not wait for the window"
             stream = peer.streams[0]
+            await wait_for(lambda: stream.held >= window)
+            await trio.sleep(0.1)
             assert stream.held == window  # what left: the window, not a byte more
             async with trio.open_nursery() as sending:
                 sending.start_soon(ws.send, second)  # (the cancelled one queued nothing)
