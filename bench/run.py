@@ -7,6 +7,7 @@ Usage::
     python bench/run.py --quick               # about 1 minute
     python bench/run.py --scenarios rtt,big --clients statews,limit --json out.json
     python bench/run.py --variant proto=/tmp/statews_proto/statews   # A/B a patched copy
+    python bench/run.py --scenarios= --http2  # 200 WebSockets over one HTTP/2 connection
 
 One echo server process (Node ``ws`` + ``net`` from ``bench/servers/echo.js``, after
 ``npm ci --prefix bench/servers``; else the websockets/asyncio fallback) serves every
@@ -429,6 +430,16 @@ def run_load(connections: int) -> dict[str, float] | None:
     return {"kib": float(found.group(1)), "connections": float(connections)}
 
 
+def http2_scenario(args: argparse.Namespace, log: IO[str]) -> dict[str, Any]:
+    """The http2 scenario (``--http2``): ``--http2-count`` WebSockets over one HTTP/2
+    connection against as many over HTTP/1.1, hypercorn in its own process
+    (bench/h2bench.py); connect rate and memory per WebSocket, both modes in each round."""
+    import h2bench  # noqa: PLC0415 - needs hypercorn and trustme, only when asked for
+
+    result: dict[str, Any] = h2bench.run(args.rounds, args.http2_count, log)
+    return result
+
+
 _variant_names: set[str] = set()
 
 
@@ -526,6 +537,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--load-connections", type=int, default=2000, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--http2",
+        action="store_true",
+        help="also run the http2 scenario: many WebSockets over one HTTP/2 connection vs "
+        "HTTP/1.1 (hypercorn; --scenarios= for it alone)",
+    )
+    parser.add_argument("--http2-count", type=int, default=200, help="WebSockets (--http2)")
+    parser.add_argument(
         "--size", action="append", default=[], metavar="SCENARIO=N", help="override a size"
     )
     parser.add_argument("--rss-child", help=argparse.SUPPRESS)
@@ -578,6 +596,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.load:
         print(f"== load: bench/load.py, {args.load_connections} connections", flush=True)
         load = run_load(args.load_connections)
+    http2 = http2_scenario(args, sys.stdout) if args.http2 else None
     elapsed = time.perf_counter() - started
     info = machine()
     print()
@@ -598,8 +617,16 @@ def main(argv: list[str] | None = None) -> int:
     if targets:
         print("targets (the issue's):")
         print("\n".join(targets))
+    if http2 is not None:
+        import h2bench  # noqa: PLC0415
+
+        print()
+        print("\n".join(h2bench.table(http2)))
     if args.json:
-        Path(args.json).write_text(json.dumps(to_json(results, args, server), indent=2) + "\n")
+        data = to_json(results, args, server)
+        if http2 is not None:
+            data["http2"] = http2
+        Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0
 

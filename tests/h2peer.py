@@ -5,7 +5,9 @@ ALPN h2, serving :func:`echo_app`, an ASGI app that records every WebSocket scop
 (``http_version``, the client's address: one port per TCP connection) and serves:
 
 * ``/echo``: echoes every message;
-* ``/close/CODE``: closes at once with CODE;
+* ``/close/CODE``: closes with CODE and returns at once (hypercorn then forgets the
+  stream: the client's Close in answer crashes its connection, hypercorn issue #329);
+* ``/close-wait/CODE``: closes with CODE, then waits for the disconnect;
 * ``/flood/N/SIZE``: sends N binary messages of SIZE bytes, then echoes.
 
 :func:`start_h2_peer` is our own HTTP/2 server built with ``h2``'s server side over a raw
@@ -18,6 +20,7 @@ which the client selected no h2 is answered as HTTP/1.1 by ``http11``.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,11 +30,14 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 import h2.settings
 import trio
 import trustme
 from hypercorn.config import Config
 from hypercorn.trio import serve
+from peers import FrameReader
+from wire import CLOSE, server_frame
 
 
 @dataclass
@@ -45,12 +51,14 @@ class Scope:
 
 @dataclass
 class Hypercorn:
+    #: 0 on a Unix socket.
     port: int
+    tls: bool = True
     scopes: list[Scope] = field(default_factory=list)
     stop: trio.Event = field(default_factory=trio.Event)
 
     def url(self, path: str = "/echo") -> str:
-        return f"wss://localhost:{self.port}{path}"
+        return f"{'wss' if self.tls else 'ws'}://localhost:{self.port or ''}{path}"
 
 
 def echo_app(server: Hypercorn) -> Callable[..., Awaitable[None]]:
@@ -62,16 +70,17 @@ def echo_app(server: Hypercorn) -> Callable[..., Awaitable[None]]:
                 if message["type"] == "lifespan.shutdown":
                     return
         assert scope["type"] == "websocket"
-        record = Scope(
-            scope["http_version"], tuple(scope["client"]), scope["path"], scope["subprotocols"]
-        )
+        client = tuple(scope["client"] or ("unix", 0))  # None on a Unix socket
+        record = Scope(scope["http_version"], client, scope["path"], scope["subprotocols"])
         server.scopes.append(record)
         await receive()  # websocket.connect
         subprotocol = scope["subprotocols"][0] if scope["subprotocols"] else None
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
         parts = scope["path"].strip("/").split("/")
-        if parts[0] == "close":
+        if parts[0] in ("close", "close-wait"):
             await send({"type": "websocket.close", "code": int(parts[1])})
+            if parts[0] == "close-wait":  # the client's Close reaches a stream still open
+                record.close_code = (await receive()).get("code")
             return
         if parts[0] == "flood":
             for i in range(int(parts[1])):
@@ -91,25 +100,45 @@ def echo_app(server: Hypercorn) -> Callable[..., Awaitable[None]]:
     return app
 
 
-async def start_hypercorn(nursery: trio.Nursery, ca: trustme.CA, tmp_path: Any) -> Hypercorn:
-    """hypercorn on 127.0.0.1 (TLS for localhost, ALPN h2 and http/1.1), stopped by ``stop``."""
+async def start_hypercorn(
+    nursery: trio.Nursery,
+    ca: trustme.CA,
+    tmp_path: Any,
+    *,
+    bind: str = "127.0.0.1:0",
+    tls: bool = True,
+) -> Hypercorn:
+    """hypercorn on ``bind`` (``unix:PATH`` for a Unix socket), with TLS for localhost and
+    ALPN h2 and http/1.1 (or without TLS: h2c with prior knowledge, or HTTP/1.1), stopped
+    by ``stop``."""
     cert = ca.issue_cert("localhost", "127.0.0.1")
     certfile, keyfile = tmp_path / "h2cert.pem", tmp_path / "h2key.pem"
     cert.cert_chain_pems[0].write_to_path(str(certfile))
     cert.private_key_pem.write_to_path(str(keyfile))
     config = Config()
-    config.bind = ["127.0.0.1:0"]
-    config.certfile, config.keyfile = str(certfile), str(keyfile)
+    config.bind = [bind]
+    if tls:
+        config.certfile, config.keyfile = str(certfile), str(keyfile)
     config.alpn_protocols = ["h2", "http/1.1"]
     config.accesslog = None
     config.errorlog = None
     config.graceful_timeout = 0.5
-    server = Hypercorn(0)
+    server = Hypercorn(0, tls)
     binds = await nursery.start(
         partial(serve, echo_app(server), config, shutdown_trigger=server.stop.wait)
     )
-    server.port = int(binds[0].rsplit(":", 1)[1])
+    if not bind.startswith("unix:"):
+        server.port = int(binds[0].rsplit(":", 1)[1])
     return server
+
+
+def established(port: int) -> int:
+    """How many TCP connections the server listening on 127.0.0.1:``port`` has open
+    (ESTABLISHED, its side), from Linux's /proc/net/tcp."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == local and row[3] == "01")
 
 
 # ------------------------------------------------------------------ the scripted h2 peer
@@ -125,6 +154,8 @@ class PeerStream:
         self._data = bytearray()
         self.ended = False
         self.reset = False
+        #: DATA payload bytes sent to the client so far.
+        self.sent = 0
         self._wake = trio.Event()
 
     def _kick(self) -> None:
@@ -152,11 +183,31 @@ class PeerStream:
                 await self.peer.window_changed()
                 continue
             conn.send_data(self.stream_id, bytes(view[:room]))
+            self.sent += room if room < len(view) else len(view)
             view = view[room:]
             await self.peer.flush()
         if end:
             conn.end_stream(self.stream_id)
             await self.peer.flush()
+
+    async def send_all(self, data: bytes) -> None:
+        """:meth:`send`, as a trio stream's method (for the helpers of peers.py)."""
+        await self.send(data)
+
+    @property
+    def held(self) -> int:
+        """Bytes received and not yet given back as window (``auto_window=False``)."""
+        return self.peer.held.get(self.stream_id, 0)
+
+    async def open_window(self) -> None:
+        """Give back the window held (WINDOW_UPDATE on the stream and the connection) and
+        from now on acknowledge this stream's data as it arrives."""
+        held = self.peer.held.pop(self.stream_id, 0)
+        self.peer.acknowledged.add(self.stream_id)
+        if held:
+            self.peer.h2.increment_flow_control_window(held, self.stream_id)
+            self.peer.h2.increment_flow_control_window(held)
+        await self.peer.flush()
 
     async def end(self) -> None:
         self.peer.h2.end_stream(self.stream_id)
@@ -168,8 +219,22 @@ class PeerStream:
 
 
 class PeerConnection:
-    def __init__(self, stream: trio.abc.Stream, settings: dict[int, int]) -> None:
+    """One client connection on the scripted peer's side.
+
+    With ``auto_window`` the client's DATA is acknowledged as it arrives; without, the
+    windows stay as consumed (``held``) until :meth:`PeerStream.open_window`.
+    """
+
+    def __init__(
+        self, stream: trio.abc.Stream, settings: dict[int, int], *, auto_window: bool = True
+    ) -> None:
         self.stream = stream
+        self.auto_window = auto_window
+        self.held: dict[int, int] = {}
+        #: Streams acknowledged as their data arrives even without ``auto_window``.
+        self.acknowledged: set[int] = set()
+        #: The client sent GOAWAY.
+        self.goaway_received = False
         config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
         self.h2 = h2.connection.H2Connection(config)
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values=settings)
@@ -201,6 +266,7 @@ class H2Peer:
     tls: bool
     connections: int = 0
     streams: list[PeerStream] = field(default_factory=list)
+    h2_connections: list[PeerConnection] = field(default_factory=list)
 
     def url(self, path: str = "/") -> str:
         return f"{'wss' if self.tls else 'ws'}://localhost:{self.port}{path}"
@@ -214,8 +280,11 @@ async def start_h2_peer(
     settings: dict[int, int] | None = None,
     context: ssl.SSLContext | None = None,
     http11: Callable[[trio.abc.Stream], Awaitable[None]] | None = None,
+    auto_window: bool = True,
 ) -> H2Peer:
-    """Listen on 127.0.0.1; speak HTTP/2 (h2c, or TLS with ``context``) to each client."""
+    """Listen on 127.0.0.1; speak HTTP/2 (h2c, or TLS with ``context``) to each client;
+    ``settings`` are sent with ENABLE_CONNECT_PROTOCOL (1, or absent without
+    ``connect_protocol``); ``auto_window``: see :class:`PeerConnection`."""
     listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
     peer = H2Peer(listeners[0].socket.getsockname()[1], context is not None)
     values = {h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: int(connect_protocol)}
@@ -235,7 +304,9 @@ async def start_h2_peer(
                     assert http11 is not None, "the client did not select h2"
                     await http11(tls)
                     return
-            await _serve_h2(peer, PeerConnection(stream, values), script)
+            conn = PeerConnection(stream, values, auto_window=auto_window)
+            peer.h2_connections.append(conn)
+            await _serve_h2(peer, conn, script)
         except (trio.BrokenResourceError, trio.ClosedResourceError, ssl.SSLError):
             pass
         finally:
@@ -250,7 +321,10 @@ async def _serve_h2(peer: H2Peer, conn: PeerConnection, script: PeerScript) -> N
     await conn.flush()
     async with trio.open_nursery() as nursery:
         while True:
-            data = await conn.stream.receive_some(65536)
+            try:
+                data = await conn.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                break  # the client went away (caught here: the nursery would group it)
             if not data:
                 break
             for event in conn.h2.receive_data(data):
@@ -258,11 +332,15 @@ async def _serve_h2(peer: H2Peer, conn: PeerConnection, script: PeerScript) -> N
                     stream = PeerStream(conn, event.stream_id, event.headers)  # type: ignore[arg-type]
                     conn.streams[event.stream_id] = stream
                     peer.streams.append(stream)
-                    nursery.start_soon(script, conn, stream)
+                    nursery.start_soon(_run_script, script, conn, stream)
                 elif isinstance(event, h2.events.DataReceived):
                     stream = conn.streams[event.stream_id]
                     stream._data += event.data
-                    conn.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                    size = event.flow_controlled_length
+                    if conn.auto_window or event.stream_id in conn.acknowledged:
+                        conn.h2.acknowledge_received_data(size, event.stream_id)
+                    else:
+                        conn.held[event.stream_id] = conn.held.get(event.stream_id, 0) + size
                     stream._kick()
                 elif isinstance(event, h2.events.StreamEnded):
                     conn.streams[event.stream_id].ended = True
@@ -270,12 +348,40 @@ async def _serve_h2(peer: H2Peer, conn: PeerConnection, script: PeerScript) -> N
                 elif isinstance(event, h2.events.StreamReset):
                     conn.streams[event.stream_id].reset = True
                     conn.streams[event.stream_id]._kick()
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    conn.goaway_received = True
                 elif isinstance(event, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
                     conn._window.set()
                     conn._window = trio.Event()
             await conn.flush()
         nursery.cancel_scope.cancel()
     conn.closed.set()
+
+
+async def echo_script(conn: PeerConnection, stream: PeerStream) -> None:
+    """Accept the WebSocket (200), then :func:`echo_frames`."""
+    await stream.respond(200)
+    await echo_frames(stream)
+
+
+async def echo_frames(stream: PeerStream) -> None:
+    """Echo the client's data frames until its Close, then answer the Close with its
+    payload and END_STREAM."""
+    reader = FrameReader(stream)
+    while (frame := await reader.frame()) is not None:
+        opcode, fin, payload = frame
+        if opcode == CLOSE:
+            await stream.send(server_frame(CLOSE, payload), end=True)
+            return
+        await stream.send(server_frame(opcode, payload, fin=fin))
+
+
+async def _run_script(script: PeerScript, conn: PeerConnection, stream: PeerStream) -> None:
+    """``script``, ended quietly when the client goes away under it."""
+    with contextlib.suppress(
+        trio.BrokenResourceError, trio.ClosedResourceError, h2.exceptions.ProtocolError
+    ):
+        await script(conn, stream)
 
 
 def peer_context(ca: trustme.CA, alpn: list[str]) -> ssl.SSLContext:

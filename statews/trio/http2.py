@@ -78,6 +78,13 @@ _FLUSH_TIMEOUT = 1.0
 
 _Key = tuple[Any, ...]
 
+#: What a broken connection raises: the socket's errors and ours.
+_BROKEN = (HTTP2Error, OSError, trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+def _as_http2_error(exc: BaseException) -> HTTP2Error:
+    return exc if isinstance(exc, HTTP2Error) else HTTP2Error(f"HTTP/2 connection broke: {exc}")
+
 
 async def http2_upgrade(
     nursery: trio.Nursery, options: Options
@@ -92,8 +99,10 @@ async def http2_upgrade(
 
     Raises:
         InvalidHandshake: (``"always"``) the server does not select ``h2`` or does not
-            enable extended CONNECT; the stream was reset or the connection failed
-            before the response; the response is not a valid RFC 8441 answer.
+            enable extended CONNECT; the server does not speak HTTP/2 (no SETTINGS: an
+            HTTP/1.1 server reached with prior knowledge, say); the stream was reset or
+            the connection failed before the response; the response is not a valid
+            RFC 8441 answer.
         HandshakeRejected: the server answered with another status than 200.
         OptionsError: a header cannot be sent over HTTP/2.
         and what :func:`~statews.transport.open_transport` raises.
@@ -190,6 +199,12 @@ class _Pool:
         self.connections.setdefault(key, []).append(connection)
         try:
             await self.nursery.start(connection.run)
+        except HTTP2Error as exc:  # the socket works, but what came back is not HTTP/2
+            self._forget(connection)
+            how = "by ALPN" if options.secure else "with prior knowledge (h2c)"
+            raise InvalidHandshake(
+                f"http2={options.http2}: no HTTP/2 from the server, chosen {how}: {exc}"
+            ) from exc
         except BaseException:
             self._forget(connection)
             raise
@@ -305,19 +320,17 @@ class HTTP2Connection:
             async with trio.open_nursery() as inner:
                 inner.start_soon(self._write_loop, stream)
                 with self._read_scope:
-                    while True:
-                        await self._receive(stream)
+                    try:
+                        while True:
+                            await self._receive(stream)
+                    except _BROKEN as exc:  # caught here: the nursery would wrap it in a group
+                        self._begin_close(_as_http2_error(exc))
                 self._begin_close(None)
                 with trio.move_on_after(_FLUSH_TIMEOUT):
                     await self._flushed.wait()
                 inner.cancel_scope.cancel()
-        except (HTTP2Error, OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            error = (
-                exc
-                if isinstance(exc, HTTP2Error)
-                else HTTP2Error(f"HTTP/2 connection broke: {exc}")
-            )
-            self._begin_close(error)
+        except _BROKEN as exc:
+            self._begin_close(_as_http2_error(exc))
             if not started:
                 raise
         finally:
@@ -330,6 +343,10 @@ class HTTP2Connection:
         data = await stream.receive_some(_RECEIVE_SIZE)
         if not data:
             raise HTTP2Error("the server closed the HTTP/2 connection")
+        if self.h2.state_machine.state is h2.connection.ConnectionState.CLOSED:
+            # After a GOAWAY, sent or received, h2 accepts no frame (its SETTINGS ACK, say)
+            # and every stream is over: what still arrives is dropped.
+            return
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -383,6 +400,7 @@ class HTTP2Connection:
             code = event.error_code
             name = getattr(code, "name", code)
             stream.on_error(HTTP2Error(f"HTTP/2 stream reset by the server ({name})", int(code)))
+            self._window.unpark_all()  # its writer may wait for a window that will not open
 
     async def _write_loop(self, stream: trio.abc.Stream) -> None:
         try:
@@ -427,6 +445,7 @@ class HTTP2Connection:
         if it could), CANCEL when not. Never a DATA frame after the Close: a server may
         have forgotten the stream by then (hypercorn fails the whole connection on one).
         """
+        self._window.unpark_all()  # a send waiting on it must see it gone
         if self.streams.pop(stream.stream_id, None) is None:
             return
         if self.error is None and not (stream.local_ended and stream.ended):
@@ -484,6 +503,8 @@ class HTTP2Connection:
         while view:
             if stream.error is not None:
                 raise stream.error
+            if stream.released:
+                raise trio.ClosedResourceError("the HTTP/2 stream was closed")
             try:
                 room = min(
                     self.h2.local_flow_control_window(stream.stream_id),
@@ -585,8 +606,14 @@ class HTTP2Stream(trio.abc.Stream):
         """Give the stream back to the connection (END_STREAM or RST_STREAM)."""
         if not self._released:
             self._released = True
+            self._wake.unpark_all()
             graceful = (self.ended or self._finished()) and self.error is None
             self.connection.release(self, graceful=graceful)
+
+    @property
+    def released(self) -> bool:
+        """Whether the stream was given back (:meth:`release`, ``aclose``)."""
+        return self._released
 
     def sends_last(self) -> bool:
         """Whether the bytes being sent are the WebSocket's last: its Close was queued and
