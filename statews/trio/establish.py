@@ -108,8 +108,8 @@ async def _following_redirects(
                     return transport, over_h2, options
             return transport, await upgrade(transport.stream, options), options
         except HandshakeRejected as rejected:
-            assert transport is not None  # rejected: an answer came over it
-            await trio.aclose_forcefully(transport.stream)
+            if transport is not None:  # None: http2_upgrade released its stream itself
+                await trio.aclose_forcefully(transport.stream)
             moved = follow_redirect(options, rejected, chain)
             logger.info("%s: HTTP %d redirect to %s", options.url, rejected.status, moved.url)
         except BaseException:
