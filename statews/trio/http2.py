@@ -282,6 +282,7 @@ class HTTP2Connection:
         self._has_output = trio.lowlevel.ParkingLot()
         self._window = trio.lowlevel.ParkingLot()
         self._closing = False
+        self._writing = False  # the write loop is inside send_all
         self._flushed = trio.Event()
         self._read_scope = trio.CancelScope()
 
@@ -337,6 +338,12 @@ class HTTP2Connection:
             self._begin_close(HTTP2Error("HTTP/2 connection ended"))
             self._pool._forget(self)
             with trio.CancelScope(shield=True):
+                # Cancelled (the nursery ends) before the write loop sent what shutdown()
+                # queued: the GOAWAY still leaves, bounded, unless a write was cut midway.
+                pending = b"" if self._writing else self.h2.data_to_send()
+                if pending:
+                    with trio.move_on_after(_FLUSH_TIMEOUT), contextlib.suppress(*_BROKEN):
+                        await stream.send_all(pending)
                 await trio.aclose_forcefully(stream)
 
     async def _receive(self, stream: trio.abc.Stream) -> None:
@@ -407,7 +414,13 @@ class HTTP2Connection:
             while True:
                 data = self.h2.data_to_send()
                 if data:
-                    await stream.send_all(data)
+                    self._writing = True
+                    if self._closing:  # the last frames (GOAWAY): not cut by the nursery's end
+                        with trio.CancelScope(shield=True), trio.move_on_after(_FLUSH_TIMEOUT):
+                            await stream.send_all(data)
+                    else:
+                        await stream.send_all(data)
+                    self._writing = False
                     continue
                 if self._closing:
                     self._flushed.set()
