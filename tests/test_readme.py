@@ -1,20 +1,8 @@
 """README.md tells the truth: every ``statews.X`` it names imports, every Python block runs.
 
-Conventions for README.md's fenced code blocks (a marker is an HTML comment on the last
-non-blank line before the fence):
-
-* every ```` ```python ```` block is a complete program; it is run as ``python main.py``
-  in a fresh directory, with this repository first on ``PYTHONPATH``, against the
-  embedded echo server (:func:`statews.cli.server.serve_echo`): the example address
-  ``127.0.0.1:8765`` is replaced by that of a server started for the test. It must exit
-  with status 0 within :data:`RUN_TIMEOUT` seconds.
-* ``<!-- file: NAME -->`` before a block (of any language): its text, with the same
-  replacement, is written to ``NAME`` in the program's directory before each program
-  runs (the configuration example reads ``conn.toml``).
-* ``<!-- not run: REASON -->`` before a Python block: it is not run; the reason is
-  required, and at least :data:`MIN_RUN` blocks must run.
-* programs find ``STATEWS_TOKEN`` in their environment (``${STATEWS_TOKEN}`` in the
-  configuration example).
+The conventions of its fenced code blocks (``file`` and ``not run`` markers, the example
+address replaced by an echo server's) are those of ``markdown_blocks.py``, shared with the
+documentation site's pages; at least :data:`MIN_RUN` of its blocks must run.
 """
 
 from __future__ import annotations
@@ -22,82 +10,28 @@ from __future__ import annotations
 import ast
 import importlib
 import logging
-import os
 import re
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import trio
+from markdown_blocks import ROOT, Block, read_blocks, run_block
 
 import statews
 from statews.cli.server import serve_echo
 
-ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
-#: Seconds a README program may take (each talks to loopback only).
-RUN_TIMEOUT = 30
 #: The README's Python blocks that must run (today: Use, the hackney_ws API, config).
 MIN_RUN = 3
-#: The server address the README's examples use, replaced by the test server's.
-EXAMPLE_ADDRESS = "127.0.0.1:8765"
 
-_MARKER = re.compile(r"<!--\s*(file|not run):\s*(.*?)\s*-->")
 _NAMED = re.compile(r"(?<![\w/.])statews(?:\.[A-Za-z_]\w*)+")
-
-
-@dataclass(frozen=True)
-class Block:
-    """One fenced code block: its info string, text, first line (1-based) and marker."""
-
-    language: str
-    text: str
-    line: int
-    marker: tuple[str, str] | None
-
-    @property
-    def id(self) -> str:
-        return f"README.md:{self.line}"
-
-
-def read_blocks(markdown: str) -> list[Block]:
-    """The fenced code blocks of ``markdown``, in order.
-
-    Raises:
-        ValueError: a fence is not closed.
-    """
-    blocks: list[Block] = []
-    lines = markdown.splitlines()
-    last_text = ""  # the last non-blank line outside a block
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.startswith("```"):
-            if line.strip():
-                last_text = line.strip()
-            i += 1
-            continue
-        start = i + 1
-        end = start
-        while end < len(lines) and lines[end].strip() != "```":
-            end += 1
-        if end == len(lines):
-            raise ValueError(f"README.md:{i + 1}: code block not closed")
-        match = _MARKER.fullmatch(last_text)
-        marker = (match[1], match[2]) if match else None
-        blocks.append(Block(line[3:].strip(), "\n".join(lines[start:end]) + "\n", i + 1, marker))
-        last_text = ""
-        i = end + 1
-    return blocks
-
 
 BLOCKS = read_blocks(README.read_text(encoding="utf-8"))
 PYTHON = [b for b in BLOCKS if b.language == "python"]
-RUN = [b for b in PYTHON if b.marker is None or b.marker[0] != "not run"]
-FILES = [b for b in BLOCKS if b.marker is not None and b.marker[0] == "file"]
+RUN = [b for b in PYTHON if b.runs]
+FILES = [b for b in BLOCKS if b.file_name is not None]
 
 
 def named_in_readme() -> list[str]:
@@ -158,9 +92,9 @@ def test_read_blocks_honours_markers() -> None:
         "<!-- file: a.toml -->\n\n```toml\nk = 1\n```\n```python\ny = 2\n```\n"
     )
     assert read_blocks(text) == [
-        Block("python", "x = 1\n", 4, ("not run", "needs a proxy")),
-        Block("toml", "k = 1\n", 9, ("file", "a.toml")),
-        Block("python", "y = 2\n", 12, None),
+        Block("README.md", "python", "x = 1\n", 4, ("not run", "needs a proxy")),
+        Block("README.md", "toml", "k = 1\n", 9, ("file", "a.toml")),
+        Block("README.md", "python", "y = 2\n", 12, None),
     ]
     with pytest.raises(ValueError, match="not closed"):
         read_blocks("```python\nx = 1\n")
@@ -200,24 +134,4 @@ _MODULE_NAMES = {"statews.lifecycle"}
 
 @pytest.mark.parametrize("block", RUN, ids=[b.id for b in RUN])
 async def test_python_block_runs(nursery: trio.Nursery, tmp_path: Path, block: Block) -> None:
-    server = await nursery.start(serve_echo, "127.0.0.1", 0)
-    address = f"127.0.0.1:{server.port}"
-    for file in FILES:
-        assert file.marker is not None
-        text = file.text.replace(EXAMPLE_ADDRESS, address)
-        (tmp_path / file.marker[1]).write_text(text, encoding="utf-8")
-    (tmp_path / "main.py").write_text(block.text.replace(EXAMPLE_ADDRESS, address))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["STATEWS_TOKEN"] = "readme-test-token"
-    with trio.fail_after(RUN_TIMEOUT):
-        done = await trio.run_process(
-            [sys.executable, "main.py"],
-            cwd=tmp_path,
-            env=env,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
-    output = (done.stdout + done.stderr).decode(errors="replace")
-    assert done.returncode == 0, f"{block.id} exited with {done.returncode}:\n{output}"
+    await run_block(nursery, tmp_path, block, FILES)

@@ -1,7 +1,7 @@
 """Application listeners on a connection's declared machine, with their errors contained.
 
 ``start_link(..., listeners=[...])`` attaches each listener to the connection's
-:class:`~statews.lifecycle.Lifecycle` through python-statemachine's own listener
+:class:`~statews.Lifecycle` through python-statemachine's own listener
 protocol: a listener is any object whose methods are named as the library's callbacks
 (``after_transition(event, source, target)``, ``on_enter_state(state)``,
 ``on_enter_closed()``, ``before_connect()``, ...; arguments are injected by name), so it

@@ -4,13 +4,13 @@ Listeners given to ``start_link(..., listeners=[...])`` may also have these meth
 looked up once when the connection is made (errors contained as for lifecycle
 listeners, :mod:`statews.lifecycle.listeners`):
 
-============================== =========================================================
+================================ ======================================================
 ``on_frame_received(ws, frame)`` each message (Text/Binary, decompressed), Fragment of a
-                               streamed message, or control frame the peer sent
+                                 streamed message, or control frame the peer sent
 ``on_frame_sent(ws, frame)``     each message or control frame the application sent
 ``on_pong(ws, rtt)``             a pong answered a ping of ours after ``rtt`` seconds
 ``on_attach(ws)``                once, when the connection is made (``start_link``)
-============================== =========================================================
+================================ ======================================================
 
 :class:`Stats` is what ``ws.stats`` returns: a snapshot of the connection's counters,
 taken by its :class:`Meter` from the parts that count (the core: frames and wire bytes;
