@@ -56,6 +56,12 @@ class Hypercorn:
     tls: bool = True
     scopes: list[Scope] = field(default_factory=list)
     stop: trio.Event = field(default_factory=trio.Event)
+    #: Sockets of other tests that held the port's number when the server bound it.
+    unrelated: frozenset[tuple[str, str]] = frozenset()
+
+    def established(self) -> int:
+        """How many TCP connections the server has open (ESTABLISHED, its side)."""
+        return len(_established(self.port) - self.unrelated)
 
     def url(self, path: str = "/echo") -> str:
         return f"{'wss' if self.tls else 'ws'}://localhost:{self.port or ''}{path}"
@@ -129,16 +135,19 @@ async def start_hypercorn(
     )
     if not bind.startswith("unix:"):
         server.port = int(binds[0].rsplit(":", 1)[1])
+        # bind(0) with SO_REUSEADDR may pick the local port of a client socket another
+        # test still has open: its row has the same local address and is not ours.
+        server.unrelated = frozenset(_established(server.port))
     return server
 
 
-def established(port: int) -> int:
-    """How many TCP connections the server listening on 127.0.0.1:``port`` has open
-    (ESTABLISHED, its side), from Linux's /proc/net/tcp."""
+def _established(port: int) -> set[tuple[str, str]]:
+    """The ESTABLISHED TCP sockets whose local address is 127.0.0.1:``port`` (local and
+    remote address, as Linux's /proc/net/tcp writes them)."""
     local = f"0100007F:{port:04X}"
     with open("/proc/net/tcp") as table:
         rows = [line.split() for line in table.readlines()[1:]]
-    return sum(1 for row in rows if row[1] == local and row[3] == "01")
+    return {(row[1], row[2]) for row in rows if row[1] == local and row[3] == "01"}
 
 
 # ------------------------------------------------------------------ the scripted h2 peer

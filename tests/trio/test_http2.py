@@ -13,7 +13,7 @@ import h2.events
 import pytest
 import trio
 import trustme
-from h2peer import Hypercorn, established, start_hypercorn
+from h2peer import Hypercorn, start_hypercorn
 from test_proxy import ProxyProcess, _microsocks, _tinyproxy
 from wire import CLOSE, client_frame, close_body
 
@@ -82,7 +82,7 @@ async def test_fifty_websockets_share_one_connection(hypercorn: Hypercorn, cafil
                 for i, ws in enumerate(sockets):
                     talking.start_soon(echo, ws, i)
             assert {ws.http_version for ws in sockets} == {"2"}
-            assert established(hypercorn.port) == 1  # the server's side: one TCP connection
+            assert hypercorn.established() == 1  # the server's side: one TCP connection
             async with trio.open_nursery() as closing:
                 for ws in sockets:
                     closing.start_soon(ws.close)
@@ -237,19 +237,19 @@ async def test_the_connection_closes_with_its_last_websocket(
             second = await statews.start_link(nursery, options(hypercorn, cafile))
             await first.connect()
             await second.connect()
-            assert established(hypercorn.port) == 1
+            assert hypercorn.established() == 1
             await first.close()
             await trio.sleep(0.2)
-            assert established(hypercorn.port) == 1  # the other WebSocket still uses it
+            assert hypercorn.established() == 1  # the other WebSocket still uses it
             await second.send("still here")
             assert await second.recv() == Text("still here")
             await second.close()
-            while established(hypercorn.port):  # gone at once, not after a timeout
+            while hypercorn.established():  # gone at once, not after a timeout
                 await trio.sleep(0.01)
             # The nursery is still open: the connection ended with its last stream.
             third = await statews.start_link(nursery, options(hypercorn, cafile))
             await third.connect()
-            assert established(hypercorn.port) == 1  # a new one
+            assert hypercorn.established() == 1  # a new one
             await third.close()
     assert len({scope.client for scope in hypercorn.scopes}) == 2
 
