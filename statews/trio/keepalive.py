@@ -66,7 +66,12 @@ class Keepalive:
         :class:`WebSocketError` if a ping with the same payload is still waiting.
         """
         payload, sent_at, waiter = await self._start(data)
-        await waiter.wait()
+        try:
+            await waiter.wait()
+        except BaseException:  # cancelled: nobody waits for this payload any more
+            if self.pings.get(payload, (0.0, None))[1] is waiter:
+                del self.pings[payload]
+            raise
         if payload in self.pings:  # woken by the end, not by a pong
             del self.pings[payload]
             raise closed_error()

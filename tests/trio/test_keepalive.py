@@ -204,6 +204,18 @@ async def test_ping_returns_the_latency(nursery: trio.Nursery) -> None:
     assert next(payload for _, op, _, payload in peer.frames if op == PING) == b"payload"
 
 
+async def test_a_cancelled_ping_forgets_its_payload(nursery: trio.Nursery) -> None:
+    peer = await start_peer(nursery, answer_pings=False)
+    with trio.fail_after(5):
+        async with statews.open_websocket(peer.url, ping_interval=None) as ws:
+            for _ in range(3):  # the same payload again: nobody waits for the last one
+                with trio.move_on_after(0.05) as waited:
+                    await ws.ping(b"same")
+                assert waited.cancelled_caught
+            assert ws.stats.pings_sent == 3
+    assert [payload for _, op, _, payload in peer.frames if op == PING] == [b"same"] * 3
+
+
 async def test_ping_fails_when_the_connection_ends(nursery: trio.Nursery) -> None:
     peer = await start_peer(nursery, answer_pings=False)
     with trio.fail_after(5):
