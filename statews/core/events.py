@@ -136,7 +136,7 @@ class Close:
             raise TypeError(f"Close.code must be int, not {type(number).__name__}")
         if not isinstance(text, str):
             raise TypeError(f"Close.reason must be str, not {type(text).__name__}")
-        _set(self, "code", code)
+        _set(self, "code", int(code))  # a CloseCode member reads as its number
         _set(self, "reason", reason)
 
 
