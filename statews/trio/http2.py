@@ -48,7 +48,7 @@ import h2.exceptions
 import h2.settings
 import trio
 
-from ..core.errors import InvalidHandshake
+from ..core.errors import InvalidHandshake, OptionsError
 from ..core.h2opening import HTTP2Error, check_connect_response, connect_headers
 from ..core.protocol import ClientProtocol
 from ..options.model import Options
@@ -104,29 +104,41 @@ async def http2_upgrade(
             the connection failed before the response; the response is not a valid
             RFC 8441 answer.
         HandshakeRejected: the server answered with another status than 200.
-        OptionsError: a header cannot be sent over HTTP/2.
+        OptionsError: (``"always"``) a header cannot be sent over HTTP/2 (``"auto"`` then
+            upgrades over HTTP/1.1), raised before any I/O.
         and what :func:`~statews.transport.open_transport` raises.
     """
     pool = _pool_for(nursery)
     key = _origin_key(options)
     if options.http2 == "auto" and (not options.secure or key in pool.http11_only):
         return await open_transport(options), None
+    offers = extension_offers(options)
+    try:  # before any I/O: what cannot go over HTTP/2 is known from the options alone
+        headers = connect_headers(
+            host=options.host,
+            port=options.effective_port,
+            secure=options.secure,
+            resource=options.path,
+            protocols=options.protocols,
+            extensions=", ".join(offers.values()) or None,
+            headers=options.headers,
+        )
+    except OptionsError:
+        if options.http2 == "always":
+            raise
+        # auto: HTTP/1.1 may carry a connection-specific header (or raises the same error)
+        return await open_transport(options), None
     connection = await pool.connection_for(key, options)
     if connection is None:  # auto, and the server has no RFC 8441
         return await open_transport(options), None
     if isinstance(connection, Transport):  # auto, and the server chose http/1.1
         return connection, None
-    offers = extension_offers(options)
-    headers = connect_headers(
-        host=options.host,
-        port=options.effective_port,
-        secure=options.secure,
-        resource=options.path,
-        protocols=options.protocols,
-        extensions=", ".join(offers.values()) or None,
-        headers=options.headers,
-    )
-    stream = connection.open_stream(headers)
+    try:
+        stream = connection.open_stream(headers)
+    except BaseException:
+        if not connection.streams:  # a connection opened for this stream alone
+            connection.shutdown()
+        raise
     try:
         status, response_headers = await stream.response()
         response, accepted = check_connect_response(

@@ -254,6 +254,25 @@ async def test_the_connection_closes_with_its_last_websocket(
     assert len({scope.client for scope in hypercorn.scopes}) == 2
 
 
+async def test_a_header_http2_forbids(hypercorn: Hypercorn, cafile: str) -> None:
+    """A connection-specific header (RFC 9113 8.2.2): "always" refuses it before any I/O
+    (no connection is opened for it), "auto" upgrades over HTTP/1.1, which may carry it."""
+    headers = {"Keep-Alive": "timeout=5"}
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            ws = await statews.start_link(
+                nursery, options(hypercorn, cafile, http2="always", headers=headers)
+            )
+            with pytest.raises(statews.OptionsError, match="Keep-Alive"):
+                await ws.connect()
+            assert hypercorn.established() == 0
+            async with statews.open_websocket(options(hypercorn, cafile, headers=headers)) as ws:
+                assert ws.http_version == "1.1"
+                await ws.send("over HTTP/1.1")
+                assert await ws.recv() == Text("over HTTP/1.1")
+    assert [scope.http_version for scope in hypercorn.scopes] == ["1.1"]
+
+
 # ------------------------------------------------------ what runs under the HTTP/2 layer
 
 
