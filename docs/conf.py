@@ -6,10 +6,12 @@ Build: ``python -m sphinx -W -n -b html docs docs/_build/html`` (what ``.ci/run`
   ``statews.cli.command.build_parser()`` by sphinx-argparse; the lifecycle diagrams are
   drawn from ``statews.lifecycle.Lifecycle`` by python-statemachine's directive, and its
   tables are written at build time by ``tools/generate.py`` (``docs/_generated/``).
-* Intersphinx needs inventories, which cannot be downloaded here: set
-  ``STATEWS_DOCS_INVENTORIES`` to a directory holding ``python.inv``, ``trio.inv`` and/or
-  ``pydantic.inv`` to link to them (each present one is used, offline). Without them,
-  third-party names are left unlinked: nitpicky checking applies to statews' own names.
+* Intersphinx needs inventories, which cannot be downloaded here (no network in CI).
+  Python's comes from Debian's ``python3.11-doc`` package, which ``.ci/run`` installs
+  (``/usr/share/doc/python3.11/html/objects.inv``); set ``STATEWS_DOCS_INVENTORIES`` to a
+  directory holding ``python.inv``, ``trio.inv`` and/or ``pydantic.inv`` to link to those
+  too (each present one is used, offline). Names without an inventory are left unlinked:
+  nitpicky checking applies to statews' own names.
 """
 
 from __future__ import annotations
@@ -64,13 +66,14 @@ _INVENTORIES = {
     "trio": "https://trio.readthedocs.io/en/stable",
     "pydantic": "https://docs.pydantic.dev/latest",
 }
+#: Inventories that packages of the machine install (Debian's python3.11-doc).
+_INSTALLED = {"python": Path("/usr/share/doc/python3.11/html/objects.inv")}
 _inventory_dir = os.environ.get("STATEWS_DOCS_INVENTORIES")
 intersphinx_mapping = {}
-if _inventory_dir:
-    for _name, _url in _INVENTORIES.items():
-        _path = Path(_inventory_dir) / f"{_name}.inv"
-        if _path.is_file():
-            intersphinx_mapping[_name] = (_url, str(_path))
+for _name, _url in _INVENTORIES.items():
+    _path = Path(_inventory_dir) / f"{_name}.inv" if _inventory_dir else _INSTALLED.get(_name)
+    if _path is not None and _path.is_file():
+        intersphinx_mapping[_name] = (_url, str(_path))
 
 # The lifecycle tables, generated from the class at every build (never committed).
 write_docs_generated(Path(__file__).resolve().parent / "_generated")

@@ -58,3 +58,12 @@ def test_lifecycle_diagram_is_drawn_at_build_time(built_site: Path) -> None:
     page = (built_site / "lifecycle.html").read_text(encoding="utf-8")
     assert page.count("<svg") >= 2  # the class and the live state
     assert not (ROOT / "docs" / "lifecycle.svg").exists()
+
+
+PYTHON_INVENTORY = Path("/usr/share/doc/python3.11/html/objects.inv")
+
+
+@pytest.mark.skipif(not PYTHON_INVENTORY.is_file(), reason="Debian's python3.11-doc is absent")
+def test_python_names_link_to_the_python_docs(built_site: Path) -> None:
+    page = (built_site / "reference" / "connection.html").read_text(encoding="utf-8")
+    assert 'href="https://docs.python.org/3/library/stdtypes.html#str"' in page
