@@ -7,6 +7,7 @@ and every public method and attribute of :class:`statews.WebSocket`.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,29 @@ PYTHON_INVENTORY = Path("/usr/share/doc/python3.11/html/objects.inv")
 def test_python_names_link_to_the_python_docs(built_site: Path) -> None:
     page = (built_site / "reference" / "connection.html").read_text(encoding="utf-8")
     assert 'href="https://docs.python.org/3/library/stdtypes.html#str"' in page
+
+
+def readme_features() -> list[tuple[str, list[str]]]:
+    """The README's "feature | how" table: each feature, and the names its row spells."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    lines = readme[readme.index("| feature | how |") :].splitlines()[2:]
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        feature, how = line.strip("|").split(" | ", 1)
+        words = {w for code in re.findall(r"`([^`]+)`", how) for w in re.findall(r"\w{4,}", code)}
+        rows.append((feature.strip(), sorted(words)))
+    return rows
+
+
+@pytest.mark.parametrize(("feature", "words"), readme_features())
+def test_every_readme_feature_is_in_the_docs(feature: str, words: list[str]) -> None:
+    """A newcomer finds each feature of the README's table in the site, by its names."""
+    docs = " ".join(
+        page.read_text(encoding="utf-8")
+        for page in (ROOT / "docs").rglob("*.md")
+        if "_build" not in page.parts
+    )
+    missing = [w for w in words if w not in docs]
+    assert not missing, f"{feature}: {missing}"
