@@ -93,6 +93,7 @@ class RawFrame:
     rsv3: bool = False
 
 
+_pack_7 = struct.Struct("!BB4s").pack
 _pack_16 = struct.Struct("!BBH").pack
 _pack_64 = struct.Struct("!BBQ").pack
 _unpack_code = struct.Struct("!H").unpack_from
@@ -119,7 +120,12 @@ def client_frame(
 
     ``rsv`` as in :func:`frame_header`.
     """
-    return mask(payload, key, frame_header(opcode, len(payload), key, fin=fin, rsv=rsv))
+    n = len(payload)
+    if n < 126:
+        # Most messages: the 2-byte header and the key in one pack (one call, not three).
+        b0 = (FIN if fin else 0) | (rsv << 4) | opcode
+        return mask(payload, key, _pack_7(b0, MASK_BIT | n, key))
+    return mask(payload, key, frame_header(opcode, n, key, fin=fin, rsv=rsv))
 
 
 def encode_close(close: Close) -> bytes:

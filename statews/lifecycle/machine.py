@@ -11,7 +11,9 @@ Invariants:
   private asyncio loop and cannot run under trio). A trio task does the I/O, then sends
   the event that reports its outcome.
 * Only lifecycle changes go through the machine (a transition costs tens of
-  microseconds); frames never do. Reading :attr:`Lifecycle.state` is cheap.
+  microseconds); frames never do. Reading :attr:`Lifecycle.state` is cheap: it reads the
+  :class:`_Model` field that python-statemachine itself stores the state in and reads it
+  from (``current_state_value``), the one copy of the state.
 * An event the current state does not allow raises :class:`~statews.core.errors.InvalidStateError`
   naming the state; so does an operation :data:`OPERATIONS` does not allow there.
 * Every event goes through :meth:`Lifecycle.fire`, the one place where state changes are
@@ -204,7 +206,10 @@ class Lifecycle(StateMachine):
     @property
     def state(self) -> StateName:
         """The current state's id: ``"idle"``, ``"upgrading"``, ..., ``"closed"``."""
-        return cast(StateName, self.current_state_value)
+        # The field python-statemachine stores the state in and reads it from
+        # (``current_state_value`` is ``getattr(model, "state")`` under three layers of
+        # properties): read several times per message, it costs 0.1 us instead of 0.7.
+        return cast(StateName, self.model.state)
 
     def fire(self, event: str) -> None:
         """Send ``event``.
@@ -228,9 +233,10 @@ class Lifecycle(StateMachine):
         Raises:
             InvalidStateError: it is not; the message names the operation and the state.
         """
-        if self.state not in OPERATIONS[operation]:
+        state = self.model.state
+        if state not in OPERATIONS[operation]:
             allowed = ", ".join(s for s in STATES if s in OPERATIONS[operation])
-            raise InvalidStateError(operation, self.state, f"allowed in: {allowed}")
+            raise InvalidStateError(operation, state, f"allowed in: {allowed}")
 
 
 #: The initial state's value, which every :class:`_Model` starts in.

@@ -308,6 +308,7 @@ class WebSocket:
             self._begin_closing,
             self._finish,
             self._record_error,
+            transport.socket_stream.socket if plain else None,
         )
         if options.ping_interval is not None:
             self._start_keepalive()  # else made by the first ping(): a pong needs a ping

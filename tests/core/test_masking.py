@@ -143,12 +143,7 @@ def test_keys_differ_between_sources_and_draws() -> None:
 
 @pytest.mark.parametrize(
     "size",
-    [
-        masking.ACCELERATED_THRESHOLD - 1,
-        masking.ACCELERATED_THRESHOLD,
-        masking.ACCELERATED_THRESHOLD + 3,
-        2**20 + 1,
-    ],
+    [0, 1, 16, 125, masking.TRANSLATE_THRESHOLD - 1, masking.TRANSLATE_THRESHOLD, 2**20 + 1],
 )
 def test_accelerated_and_pure_paths_agree(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
     fast = masking.accelerated_masker()

@@ -115,3 +115,15 @@ def test_refused_event_leaves_the_queues_empty() -> None:
     assert machine._engine.external_queue.is_empty()
     machine.fire("connect")
     assert machine.state == "upgrading"
+
+
+@pytest.mark.parametrize("listeners", [None, [Recorder()]])
+def test_the_state_read_is_the_library_state_value(listeners: list[Any] | None) -> None:
+    machine = Lifecycle(listeners=listeners)
+    states = [machine.state]
+    assert machine.state == machine.current_state_value
+    for event in ("connect", "upgraded", "close_received", "connection_lost"):
+        machine.fire(event)
+        assert machine.state == machine.current_state_value == machine.configuration_values[0]
+        states.append(machine.state)
+    assert states == ["idle", "upgrading", "connected", "closing", "closed"]
