@@ -294,7 +294,7 @@ class WebSocket:
             proto,
             self._nursery,
             transport.stream,
-            transport.socket_stream.socket.fileno() if plain else -1,
+            transport.socket_stream.socket if plain else None,
             options.write_limit,
             self._is_closed,
             self._record_error,

@@ -49,13 +49,13 @@ class Writer:
         "_backlog",
         "_backlog_size",
         "_closed",
-        "_fd",
         "_has_output",
         "_message_sent",
         "_nursery",
         "_on_broken",
         "_proto",
         "_room",
+        "_socket",
         "_stream",
         "_writing",
         "ended",
@@ -68,7 +68,7 @@ class Writer:
         proto: ClientProtocol,
         nursery: trio.Nursery,
         stream: trio.abc.Stream,
-        fd: int,
+        socket: trio.socket.SocketType | None,
         write_limit: int,
         closed: Callable[[], bool],
         on_broken: Callable[[BaseException], None],
@@ -76,8 +76,8 @@ class Writer:
         self._proto = proto
         self._nursery = nursery  # the connection's: where the task runs once needed
         self._stream = stream
-        # The socket's file descriptor for direct writes; -1 (TLS): always the task.
-        self._fd = fd
+        # The socket for direct writes (plain TCP/Unix); None (TLS): always the task.
+        self._socket = socket
         self.write_limit = write_limit
         self._closed = closed
         self._on_broken = on_broken
@@ -128,21 +128,19 @@ class Writer:
         """Write what the core queued now if the task is idle and the socket takes it
         (one system call, no task switch); else wake the task. Never blocks, never
         awaits: a frame is still queued whole or not at all."""
-        if (
-            self._fd >= 0
-            and not self.wrote_directly
-            and not self._writing
-            and self._backlog is None
-        ):
+        # The descriptor is asked of the socket each time: once the socket is closed it
+        # is -1, where a number kept from the upgrade could name a reused descriptor.
+        fd = self._socket.fileno() if self._socket is not None else -1
+        if fd >= 0 and not self.wrote_directly and not self._writing and self._backlog is None:
             self.wrote_directly = True
             chunks = self._proto.data_to_send()
             if not chunks:
                 return
             try:
                 if len(chunks) == 1:
-                    written = os.write(self._fd, chunks[0])
+                    written = os.write(fd, chunks[0])
                 else:  # one system call, no join (a large frame is header + payload)
-                    written = os.writev(self._fd, chunks[:_IOV_MAX])
+                    written = os.writev(fd, chunks[:_IOV_MAX])
             except OSError:  # BlockingIOError: full; others: the task meets them again
                 written = 0
             left: list[memoryview] = []
