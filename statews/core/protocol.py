@@ -581,10 +581,7 @@ class ClientProtocol:
                 opcode, payload = _BINARY, frame.data
             size = self._fragment_size
             if size is None or len(payload) <= size:
-                if self._extensions:
-                    self._queue_data(opcode, payload, True)
-                else:  # what _queue_data would do, one call less per message
-                    self._queue_frame(opcode, payload)
+                self._queue_data(opcode, payload, True)
                 return
             view = memoryview(payload)
             last = len(payload) - size
