@@ -288,13 +288,15 @@ class WebSocket:
         self.subprotocol = done.upgrade.subprotocol
         self.response_headers = done.upgrade.response.headers
         self.extensions = tuple(ext.name for ext in done.upgrade.extensions)
-        # Plain TCP/Unix: direct writes on the socket's descriptor when the task is idle.
-        plain = transport.stream is transport.socket_stream
+        # Plain TCP/Unix: the socket itself is read and written directly (no TLS between).
+        plain_socket = (
+            transport.socket_stream.socket if transport.stream is transport.socket_stream else None
+        )
         self._writer = Writer(
             proto,
             self._nursery,
             transport.stream,
-            transport.socket_stream.socket if plain else None,
+            plain_socket,
             options.write_limit,
             self._is_closed,
             self._record_error,
@@ -308,7 +310,7 @@ class WebSocket:
             self._begin_closing,
             self._finish,
             self._record_error,
-            transport.socket_stream.socket if plain else None,
+            plain_socket,
         )
         if options.ping_interval is not None:
             self._start_keepalive()  # else made by the first ping(): a pong needs a ping
