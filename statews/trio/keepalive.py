@@ -69,7 +69,8 @@ class Keepalive:
         try:
             await waiter.wait()
         except BaseException:  # cancelled: nobody waits for this payload any more
-            if self.pings.get(payload, (0.0, None))[1] is waiter:
+            entry = self.pings.get(payload)
+            if entry is not None and entry[1] is waiter:  # not yet answered or released
                 del self.pings[payload]
             raise
         if payload in self.pings:  # woken by the end, not by a pong
